@@ -1,0 +1,158 @@
+"""What every API handler shares: the request's session and actor, roles, paging and idempotent writes.
+
+A handler parses (flask-openapi3 validates), authorises (`allow`), calls one
+service and returns `respond(...)`, which commits the request's one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Flask, Response, current_app, g, json, request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from market.api.problems import problem
+from market.config import Settings
+from market.models.common import Role
+from market.services import accounts, idempotency
+from market.services.actors import Actor
+from market.services.errors import Conflict
+from market.services.listing import PageRequest
+
+API_PREFIX = "/api/v1"
+
+
+def settings() -> Settings:
+    return current_app.config["MARKET_SETTINGS"]
+
+
+def db() -> Session:
+    """The request's session, opened on first use and closed (rolled back if uncommitted) at teardown."""
+    if "db" not in g:
+        g.db = Session(current_app.extensions["market.engine"], expire_on_commit=False)
+    return g.db
+
+
+def current_actor() -> Actor:
+    return g.actor
+
+
+def allow(*roles: Role) -> Callable:
+    """Which roles may call an endpoint; others get 403 before their body is even read."""
+
+    def mark(view: Callable) -> Callable:
+        view.allowed_roles = frozenset(roles)  # type: ignore[attr-defined]
+        view.__doc__ = (view.__doc__ or "").rstrip() + f"\n\nAllowed roles: {', '.join(sorted(roles))}."
+        return view
+
+    return mark
+
+
+def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
+    """Commit the request's transaction, then answer with `payload` as JSON."""
+    body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    pending = g.pop("idempotency", None)
+    if pending is not None:
+        idempotency.remember(db(), status_code=status, response_body=body, **pending)
+    try:
+        db().commit()
+    except IntegrityError:
+        db().rollback()
+        if pending is not None:
+            raise Conflict(
+                "another request with this Idempotency-Key is in progress; retry it", [("Idempotency-Key", "in use")]
+            ) from None
+        raise
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def idempotent(view: Callable) -> Callable:
+    """Honour an Idempotency-Key: the same key and body replay the first answer and create nothing."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        idempotency.check_key(key)
+        endpoint = f"{request.method} {request.path}"
+        fingerprint = idempotency.request_fingerprint(endpoint, request.get_json(silent=True))
+        account_id = current_actor().account_id
+        ttl = timedelta(hours=settings().idempotency_ttl_hours)
+        record = idempotency.find_replay(
+            db(), account_id=account_id, key=key, endpoint=endpoint, fingerprint=fingerprint, ttl=ttl
+        )
+        if record is not None:
+            response = Response(json.dumps(record.response_body), status=record.status_code, mimetype="application/json")
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        g.idempotency = {"account_id": account_id, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, description="Page size; values above the server's cap are capped (500).")
+    offset: int = Field(default=0, ge=0)
+
+    def page(self) -> PageRequest:
+        return PageRequest(limit=min(self.limit, settings().max_page_size), offset=self.offset)
+
+
+def page_of(items: list[Any], count: int) -> dict[str, Any]:
+    return {"data": items, "count": count}
+
+
+# --- request hooks ------------------------------------------------------------------------
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _authenticate() -> Response | None:
+        if not request.path.startswith(API_PREFIX + "/") or request.endpoint is None:
+            return None
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        account = accounts.authenticate(db(), token.strip()) if scheme.lower() == "bearer" else None
+        if account is None:
+            return problem(
+                401,
+                "Unauthorized",
+                "send a valid API token: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="market"'},
+            )
+        g.actor = Actor.of(account)
+        view = current_app.view_functions[request.endpoint]
+        allowed = getattr(view, "allowed_roles", None)
+        if allowed is not None and g.actor.role not in allowed:
+            return problem(403, "Forbidden", f"a {g.actor.role.value} account may not call this endpoint")
+        return None
+
+    @app.before_request
+    def _parse_json_body() -> Response | None:
+        """A body that is not JSON is a 400, before anything else looks at it."""
+        if request.method not in ("POST", "PUT", "PATCH") or not request.path.startswith("/api/"):
+            return None
+        if not request.get_data(cache=True):
+            return None
+        if not request.is_json:
+            return problem(400, "Bad request", "the body must be JSON, sent with Content-Type: application/json")
+        try:
+            request.get_json()
+        except Exception:  # werkzeug raises BadRequest on malformed JSON
+            return problem(400, "Bad request", "the body is not valid JSON")
+        return None
+
+    @app.teardown_request
+    def _close_session(_error: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()

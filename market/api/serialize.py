@@ -1,0 +1,119 @@
+"""Rows into the API's public shapes: kilograms and fen become decimal strings here and nowhere else.
+
+What a viewer may not see is left out of the document entirely: a buyer never
+receives an offer's minimum price, a cooperative never an order's maximum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from market.models import Account, Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
+from market.models.account import AccountPublic
+from market.models.agreement import AgreementPublic
+from market.models.common import Role, as_utc
+from market.models.offer import HIDDEN_FROM_BUYERS, OfferPublic, Origin
+from market.models.order import HIDDEN_FROM_COOPERATIVES, Destination, OrderPublic
+from market.models.parties import BuyerPublic, CooperativePublic
+from market.services.actors import Actor
+from market.units import fen_to_yuan, kg_to_tonnes
+
+
+def _times(row: Any) -> dict[str, Any]:
+    times = {"created_at": as_utc(row.created_at)}
+    if hasattr(row, "updated_at"):
+        times["updated_at"] = as_utc(row.updated_at)
+    return times
+
+
+def cooperative_out(cooperative: Cooperative) -> dict[str, Any]:
+    data = cooperative.model_dump() | _times(cooperative)
+    return CooperativePublic(**data).model_dump(mode="json")
+
+
+def buyer_out(buyer: Buyer) -> dict[str, Any]:
+    return BuyerPublic(**(buyer.model_dump() | _times(buyer))).model_dump(mode="json")
+
+
+def account_out(account: Account, **extra: Any) -> dict[str, Any]:
+    data = account.model_dump(exclude={"token_hash"}) | _times(account)
+    if account.revoked_at is not None:
+        data["revoked_at"] = as_utc(account.revoked_at)
+    return AccountPublic(**data).model_dump(mode="json") | extra
+
+
+def offer_out(offer: SupplyOffer, cooperative: Cooperative, viewer: Actor) -> dict[str, Any]:
+    public = OfferPublic(
+        id=offer.id,
+        cooperative_id=offer.cooperative_id,
+        reference=offer.reference,
+        product=offer.product,
+        variety=offer.variety,
+        grade=offer.grade,
+        brand=offer.brand,
+        tonnes=kg_to_tonnes(offer.quantity_kg),
+        tonnes_contracted=kg_to_tonnes(offer.contracted_kg),
+        tonnes_withdrawn=kg_to_tonnes(offer.withdrawn_kg),
+        tonnes_remaining=kg_to_tonnes(offer.remaining_kg),
+        min_price_per_tonne=fen_to_yuan(offer.min_price_fen),
+        available_from=offer.available_from,
+        available_until=offer.available_until,
+        origin=Origin(
+            township=cooperative.township,
+            township_zh=cooperative.township_zh,
+            county=cooperative.county,
+            latitude=cooperative.latitude,
+            longitude=cooperative.longitude,
+        ),
+        status=offer.status,
+        **_times(offer),
+    )
+    hidden = HIDDEN_FROM_BUYERS if viewer.role == Role.buyer else frozenset()
+    return public.model_dump(mode="json", exclude=set(hidden))
+
+
+def order_out(order: DemandOrder, viewer: Actor) -> dict[str, Any]:
+    public = OrderPublic(
+        id=order.id,
+        buyer_id=order.buyer_id,
+        agreement_id=order.agreement_id,
+        reference=order.reference,
+        product=order.product,
+        min_grade=order.min_grade,
+        tonnes=kg_to_tonnes(order.quantity_kg),
+        tonnes_contracted=kg_to_tonnes(order.contracted_kg),
+        tonnes_cancelled=kg_to_tonnes(order.cancelled_kg),
+        tonnes_remaining=kg_to_tonnes(order.remaining_kg),
+        max_price_per_tonne=fen_to_yuan(order.max_price_fen),
+        deliver_from=order.deliver_from,
+        deliver_until=order.deliver_until,
+        destination=Destination(
+            name=order.destination,
+            name_zh=order.destination_zh,
+            latitude=order.destination_latitude,
+            longitude=order.destination_longitude,
+        ),
+        status=order.status,
+        **_times(order),
+    )
+    hidden = HIDDEN_FROM_COOPERATIVES if viewer.role == Role.cooperative else frozenset()
+    return public.model_dump(mode="json", exclude=set(hidden))
+
+
+def agreement_out(agreement: PurchaseAgreement) -> dict[str, Any]:
+    return AgreementPublic(
+        id=agreement.id,
+        reference=agreement.reference,
+        buyer_id=agreement.buyer_id,
+        cooperative_id=agreement.cooperative_id,
+        product=agreement.product,
+        tonnes=kg_to_tonnes(agreement.quantity_kg),
+        price_per_tonne=fen_to_yuan(agreement.price_fen),
+        valid_from=agreement.valid_from,
+        valid_until=agreement.valid_until,
+        tonnes_called_off=kg_to_tonnes(agreement.called_off_kg),
+        tonnes_contracted=kg_to_tonnes(agreement.contracted_kg),
+        tonnes_delivered=kg_to_tonnes(agreement.delivered_kg),
+        tonnes_remaining=kg_to_tonnes(agreement.remaining_kg),
+        **_times(agreement),
+    ).model_dump(mode="json")

@@ -1,0 +1,28 @@
+"""HTTP API v1: the contract clients are written against."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+from market.api.v1.accounts import accounts_api, me_api
+from market.api.v1.agreements import agreements_api
+from market.api.v1.destinations import destinations_api
+from market.api.v1.offers import offers_api
+from market.api.v1.orders import orders_api
+from market.api.v1.parties import buyers_api, cooperatives_api
+
+BLUEPRINTS = (
+    cooperatives_api,
+    buyers_api,
+    accounts_api,
+    me_api,
+    offers_api,
+    orders_api,
+    agreements_api,
+    destinations_api,
+)
+
+
+def register_v1(app: OpenAPI) -> None:
+    for blueprint in BLUEPRINTS:
+        app.register_api(blueprint)

@@ -1,0 +1,192 @@
+"""The `market` command: demo, serve, db, seed, create-admin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from market import migrate
+from market.config import ConfigError, Settings, configure_logging, load_settings
+from market.db import check_connection, make_engine, session_scope
+
+DEMO_DATABASE = "market-demo.db"
+
+
+def _clean_errors(command: Callable) -> Callable:
+    """A configuration problem ends the command with one line on stderr, not a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"market: error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    return settings
+
+
+def _ready_engine(settings: Settings, *, migrated: bool = True):
+    engine = make_engine(settings)
+    check_connection(engine, settings)
+    if migrated and not migrate.is_current(engine):
+        raise ConfigError(
+            f"the database {settings.redacted_database_url()} is not at the latest schema: run `market db upgrade`"
+        )
+    return engine
+
+
+@click.group()
+def main() -> None:
+    """Procurement matching for east-west agricultural trade (Zhaoyang cooperatives, Dongguan buyers)."""
+
+
+# --- db -------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@_clean_errors
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    settings = _settings()
+    _ready_engine(settings, migrated=False)
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"database {settings.redacted_database_url()} is at revision {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@_clean_errors
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION ("base" empties it)."""
+    settings = _settings()
+    _ready_engine(settings, migrated=False)
+    migrate.downgrade(settings.database_url, revision)
+    click.echo(f"database {settings.redacted_database_url()} is at revision {revision}")
+
+
+@db.command("current")
+@_clean_errors
+def db_current() -> None:
+    """Print the database's revision and the latest one."""
+    settings = _settings()
+    engine = _ready_engine(settings, migrated=False)
+    click.echo(f"database: {migrate.current_revision(engine) or 'empty'}; latest: {migrate.head_revision()}")
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+@main.command("create-admin")
+@click.argument("name")
+@_clean_errors
+def create_admin(name: str) -> None:
+    """Create an admin account; its token is printed alone on the last line."""
+    from market.models.account import AccountCreate
+    from market.models.common import Role
+    from market.services.accounts import create_account
+    from market.services.actors import Actor
+
+    engine = _ready_engine(_settings())
+    with session_scope(engine) as session:
+        account, token = create_account(
+            session, actor=Actor.system("cli"), data=AccountCreate(role=Role.admin, name=name)
+        )
+    click.echo(f"admin account {account.id} ({name}) created; its token (shown once):", err=True)
+    click.echo(token)
+
+
+# --- seed ----------------------------------------------------------------------------------
+
+
+@main.command("seed")
+@click.option("--synthetic", "synthetic", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Instead of the 2020 scenario, add N synthetic offers and N synthetic orders.")
+@click.option("--random-seed", type=int, default=2020, show_default=True, help="Seed for --synthetic.")
+@_clean_errors
+def seed_command(synthetic: int | None, random_seed: int) -> None:
+    """Load the 2020 Zhaoyang-Dongguan scenario (idempotent), or a synthetic book."""
+    from seed.scenario import load_scenario
+    from seed.synthetic import generate_book
+
+    engine = _ready_engine(_settings())
+    if synthetic is None:
+        with session_scope(engine) as session:
+            created = load_scenario(session)
+        click.echo("scenario loaded: " + ", ".join(f"{count} {kind}" for kind, count in created.items()))
+        return
+    with click.progressbar(length=2 * synthetic, label="generating the book", file=sys.stderr) as bar:
+        with session_scope(engine) as session:
+            counts = generate_book(session, size=synthetic, random_seed=random_seed, progress=bar.update)
+    click.echo("synthetic book added: " + ", ".join(f"{count} {kind}" for kind, count in counts.items()))
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("--database", "database", type=click.Path(dir_okay=False, path_type=Path),
+              default=DEMO_DATABASE, show_default=True, help="The SQLite file to build afresh.")
+@_clean_errors
+def demo(database: Path) -> None:
+    """Build a fresh SQLite market, load the 2020 scenario and summarise it."""
+    from market.services.summary import market_summary
+    from market.text import render_summary
+    from seed.scenario import load_scenario
+
+    for leftover in (database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+    database_url = f"sqlite:///{database.resolve()}"
+    settings = _settings(database_url=database_url, redis_url="")
+    click.echo(f"Building a fresh market in {database} ...")
+    migrate.upgrade(settings.database_url)
+    engine = _ready_engine(settings)
+    with session_scope(engine) as session:
+        load_scenario(session)
+        summary = market_summary(session)
+    click.echo(render_summary(summary))
+    click.echo("")
+    click.echo("Explore it over HTTP:")
+    click.echo(f"  DATABASE_URL={database_url} market create-admin office")
+    click.echo(f"  DATABASE_URL={database_url} market serve")
+    click.echo("  then open http://127.0.0.1:5000/api/docs")
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes.")
+@_clean_errors
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API with gunicorn (DATABASE_URL, default: ./market.db)."""
+    from market.wsgi_server import run_gunicorn
+
+    settings = _settings()
+    _ready_engine(settings).dispose()
+    click.echo(f"serving {settings.redacted_database_url()} on http://{host}:{port} (docs: /api/docs)", err=True)
+    run_gunicorn(settings, host=host, port=port, workers=workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Settings from the environment, read and checked in one place.
+
+A bad value raises `ConfigError` with one line that names the variable; the CLI
+and the WSGI entry point print that line and stop instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import lru_cache
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite:///market.db"
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or points at something unreachable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Empty or unset: background work runs in-process through the same service code.
+    redis_url: str = ""
+    secret_key: str = ""
+    log_level: str = "INFO"
+    # Largest page a list endpoint returns, whatever `limit` asks for.
+    max_page_size: int = 500
+    # How long an Idempotency-Key is remembered (the API promises at least 24 hours).
+    idempotency_ttl_hours: int = 48
+    max_request_bytes: int = 1024 * 1024
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip() or DEFAULT_DATABASE_URL
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            # psycopg 3 is the driver we install; plain postgresql:// would ask for psycopg2.
+            value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_celery(self) -> bool:
+        return bool(self.redis_url)
+
+    def redacted_database_url(self) -> str:
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    def flask_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        logging.getLogger(__name__).warning(
+            "SECRET_KEY is not set: using a random key, so sessions end when the process does"
+        )
+        return secrets.token_hex(32)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus overrides); a bad value becomes one ConfigError line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger().setLevel(settings.log_level)

@@ -1,0 +1,209 @@
+"""Vocabulary shared by every table and every request/response model."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON, BigInteger, DateTime
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Product(enum.StrEnum):
+    apple = "apple"
+    vegetable = "vegetable"
+    egg = "egg"
+    sichuan_pepper = "sichuan_pepper"
+    potato = "potato"
+
+
+class Grade(enum.StrEnum):
+    """特级 > 一级 > 二级."""
+
+    premium = "premium"
+    first = "first"
+    second = "second"
+
+    @property
+    def rank(self) -> int:
+        return {"premium": 3, "first": 2, "second": 1}[self.value]
+
+    def satisfies(self, minimum: Grade) -> bool:
+        return self.rank >= minimum.rank
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    cooperative = "cooperative"
+    buyer = "buyer"
+
+
+class OfferStatus(enum.StrEnum):
+    open = "open"
+    partially_matched = "partially_matched"
+    matched = "matched"
+    withdrawn = "withdrawn"
+
+
+class OrderStatus(enum.StrEnum):
+    open = "open"
+    partially_matched = "partially_matched"
+    matched = "matched"
+    cancelled = "cancelled"
+
+
+class MatchRunStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    proposed = "proposed"
+    approved = "approved"
+    rejected = "rejected"
+    failed = "failed"
+
+
+class PricePolicy(enum.StrEnum):
+    midpoint = "midpoint"
+    ask = "ask"
+    bid = "bid"
+
+
+class ContractStatus(enum.StrEnum):
+    proposed = "proposed"
+    confirmed = "confirmed"
+    in_delivery = "in_delivery"
+    fulfilled = "fulfilled"
+    closed_short = "closed_short"
+    cancelled = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    shipped = "shipped"
+    accepted = "accepted"
+
+
+# --- column types ---------------------------------------------------------------------------
+
+
+def enum_type(enum_class: type[enum.StrEnum]) -> SAEnum:
+    """A VARCHAR with a CHECK of the allowed values: portable, and migrations stay plain."""
+    return SAEnum(
+        enum_class,
+        name=f"{enum_class.__name__.lower()}",
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum_class),
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+Timestamp = DateTime(timezone=True)
+Kilograms = BigInteger  # every tonnage is stored as whole kilograms
+Fen = BigInteger  # every amount of money is stored as whole fen
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+# --- request and response vocabulary --------------------------------------------------------
+
+
+class InvalidField(ValueError):
+    """Raised by a model-level validator so the error still names the field it is about."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class RequestModel(BaseModel):
+    """Bodies refuse unknown fields, so `status`, `id` or an owner id can never be mass-assigned."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+TonnesIn = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        le=100_000,
+        decimal_places=3,
+        allow_inf_nan=False,
+        description="Tonnes as a decimal string, to the kilogram (at most 3 decimals), at most 100,000 t.",
+        examples=["12.5"],
+    ),
+]
+PriceIn = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        le=1_000_000,
+        decimal_places=2,
+        allow_inf_nan=False,
+        description="Yuan per tonne as a decimal string, to the fen (at most 2 decimals), at most 1,000,000.",
+        examples=["7200.00"],
+    ),
+]
+TonnesOut = Annotated[str, Field(description="Tonnes as a decimal string, exact to the kilogram.", examples=["12.5"])]
+YuanOut = Annotated[str, Field(description="Yuan as a decimal string with two decimals.", examples=["3450.00"])]
+ShortText = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    count: int = Field(description="How many items match the filters, across all pages.")
+
+
+class ProblemField(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemField] = []
+
+
+def json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """Row values as they go into an audit event: enums as values, dates and times as ISO strings."""
+    safe: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = as_utc(value).isoformat()
+        elif isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        safe[key] = value
+    return safe
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}

@@ -1,0 +1,84 @@
+"""Contracts (one matched offer-order pair at one price) and the deliveries recorded against them.
+
+Written by match runs and the fulfilment ledger; laid down with the foundation so
+the schema does not need reshaping when they arrive.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from market.models.common import (
+    ContractStatus,
+    DeliveryStatus,
+    Fen,
+    Grade,
+    Kilograms,
+    Product,
+    Timestamp,
+    enum_type,
+    utcnow,
+)
+
+
+class Contract(SQLModel, table=True):
+    __table_args__ = (
+        CheckConstraint("quantity_kg > 0", name="quantity_positive"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint("value_fen >= 0 AND transport_fen >= 0", name="money_non_negative"),
+        CheckConstraint("shipped_kg >= 0 AND accepted_kg >= 0 AND accepted_kg <= shipped_kg", name="delivered"),
+        # A run writes each pair once, however often its task is delivered.
+        UniqueConstraint("match_run_id", "offer_id", "order_id"),
+        Index(None, "status", "product"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    match_run_id: int = Field(foreign_key="match_run.id", index=True)
+    offer_id: int = Field(foreign_key="supply_offer.id", index=True)
+    order_id: int = Field(foreign_key="demand_order.id", index=True)
+    agreement_id: int | None = Field(default=None, foreign_key="purchase_agreement.id", index=True)
+    cooperative_id: int = Field(foreign_key="cooperative.id", index=True)
+    buyer_id: int = Field(foreign_key="buyer.id", index=True)
+    product: Product = Field(sa_type=enum_type(Product))
+    grade: Grade = Field(sa_type=enum_type(Grade))
+    quantity_kg: int = Field(sa_type=Kilograms)
+    # Fen per tonne.
+    price_fen: int = Field(sa_type=Fen)
+    # quantity x price, rounded to the fen once, here.
+    value_fen: int = Field(sa_type=Fen)
+    # Estimated freight for the whole contract, in fen.
+    transport_fen: int = Field(default=0, sa_type=Fen)
+    shipped_kg: int = Field(default=0, sa_type=Kilograms)
+    accepted_kg: int = Field(default=0, sa_type=Kilograms)
+    status: ContractStatus = Field(default=ContractStatus.proposed, sa_type=enum_type(ContractStatus))
+    close_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
+
+
+class Delivery(SQLModel, table=True):
+    __table_args__ = (
+        CheckConstraint("shipped_kg > 0", name="shipped_positive"),
+        CheckConstraint(
+            "accepted_kg IS NULL OR (accepted_kg >= 0 AND rejected_kg >= 0 AND accepted_kg + rejected_kg <= shipped_kg)",
+            name="accepted_within_shipped",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    shipped_kg: int = Field(sa_type=Kilograms)
+    shipped_on: date
+    # Weighbridge ticket number.
+    ticket: str | None = Field(default=None, max_length=64)
+    accepted_kg: int | None = Field(default=None, sa_type=Kilograms)
+    rejected_kg: int | None = Field(default=None, sa_type=Kilograms)
+    reject_reason: str | None = Field(default=None, max_length=500)
+    status: DeliveryStatus = Field(default=DeliveryStatus.shipped, sa_type=enum_type(DeliveryStatus))
+    recorded_by_id: int | None = Field(default=None, foreign_key="account.id")
+    accepted_by_id: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
+    accepted_at: datetime | None = Field(default=None, sa_type=Timestamp)

@@ -1,0 +1,84 @@
+"""Idempotency-Key: a retried create returns the first answer instead of creating again.
+
+Keys are per account. The record is written in the same transaction as the row it
+answers for, so either both exist or neither does; a second request racing the
+first trips the unique (account, key) constraint and is told to retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, delete, select
+
+from market.models import IdempotencyRecord
+from market.models.common import as_utc, utcnow
+from market.services.errors import Invalid
+
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(endpoint: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_exact)
+    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).hexdigest()
+
+
+def _exact(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Invalid.field("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+
+
+def find_replay(
+    session: Session, *, account_id: int, key: str, endpoint: str, fingerprint: str, ttl: timedelta
+) -> IdempotencyRecord | None:
+    """The stored answer for this key, None if it is new (or expired), or Invalid if it was used otherwise."""
+    record = session.exec(
+        select(IdempotencyRecord).where(IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key)
+    ).first()
+    if record is None:
+        return None
+    if as_utc(record.created_at) < utcnow() - ttl:
+        session.delete(record)
+        session.flush()
+        return None
+    if record.endpoint != endpoint or record.request_hash != fingerprint:
+        raise Invalid.field("Idempotency-Key", "already used with a different request")
+    return record
+
+
+def remember(
+    session: Session,
+    *,
+    account_id: int,
+    key: str,
+    endpoint: str,
+    fingerprint: str,
+    status_code: int,
+    response_body: dict[str, Any],
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            account_id=account_id,
+            key=key,
+            endpoint=endpoint,
+            request_hash=fingerprint,
+            status_code=status_code,
+            response_body=response_body,
+        )
+    )
+
+
+def purge_expired(session: Session, *, ttl: timedelta) -> int:
+    """Forget keys older than the TTL; returns how many were forgotten."""
+    result = session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - ttl))
+    return result.rowcount or 0

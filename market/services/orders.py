@@ -1,0 +1,160 @@
+"""Demand orders: posted by a buyer (on the open market or called off against an agreement)."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from market.models import Buyer, DemandOrder, PurchaseAgreement
+from market.models.common import OrderStatus, Product, Role, utcnow
+from market.models.order import OrderCreate
+from market.places import find_destination
+from market.services.actors import Actor
+from market.services.audit import record_event, snapshot
+from market.services.errors import Conflict, Invalid, NotFound
+from market.services.listing import PageRequest, fetch_page
+from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
+
+# What cooperatives may browse: orders that still want tonnes.
+BROWSABLE = (OrderStatus.open, OrderStatus.partially_matched)
+
+
+def create_order(session: Session, *, actor: Actor, data: OrderCreate) -> DemandOrder:
+    actor.require(Role.buyer)
+    buyer = session.get(Buyer, actor.buyer_id)
+    if buyer is None:
+        raise NotFound("the account's buyer no longer exists")
+    if data.reference is not None and _reference_taken(session, buyer.id, data.reference):
+        raise Conflict("an order with this reference exists", [("reference", "already used by this buyer")])
+    order = DemandOrder(
+        buyer_id=buyer.id,
+        reference=data.reference,
+        product=data.product,
+        min_grade=data.min_grade,
+        quantity_kg=tonnes_to_kg(data.tonnes),
+        max_price_fen=yuan_to_fen(data.max_price_per_tonne),
+        deliver_from=data.deliver_from,
+        deliver_until=data.deliver_until,
+        **_destination(data.destination, buyer),
+    )
+    if data.agreement_id is not None:
+        agreement = _call_off(session, buyer=buyer, order=order, agreement_id=data.agreement_id)
+        order.agreement_id = agreement.id
+    session.add(order)
+    session.flush()
+    record_event(session, actor=actor, action="order.create", row=order)
+    return order
+
+
+def _reference_taken(session: Session, buyer_id: int, reference: str) -> bool:
+    statement = select(DemandOrder.id).where(DemandOrder.buyer_id == buyer_id, DemandOrder.reference == reference)
+    return session.exec(statement).first() is not None
+
+
+def _destination(name: str | None, buyer: Buyer) -> dict[str, object]:
+    if name is None:
+        return {
+            "destination": buyer.city,
+            "destination_zh": None,
+            "destination_latitude": buyer.latitude,
+            "destination_longitude": buyer.longitude,
+        }
+    place = find_destination(name)
+    if place is None:
+        raise Invalid.field("destination", "unknown destination: see GET /api/v1/destinations")
+    return {
+        "destination": place.name,
+        "destination_zh": place.name_zh,
+        "destination_latitude": place.latitude,
+        "destination_longitude": place.longitude,
+    }
+
+
+def _call_off(session: Session, *, buyer: Buyer, order: DemandOrder, agreement_id: int) -> PurchaseAgreement:
+    """Count the order against its agreement, which must have the tonnes left."""
+    agreement = session.exec(
+        select(PurchaseAgreement).where(PurchaseAgreement.id == agreement_id).with_for_update()
+    ).first()
+    if agreement is None or agreement.buyer_id != buyer.id:
+        raise Invalid.field("agreement_id", "no such agreement")
+    if agreement.product != order.product:
+        raise Invalid.field("product", f"the agreement is for {agreement.product.value}")
+    if order.deliver_from < agreement.valid_from:
+        raise Invalid.field("deliver_from", f"before the agreement starts ({agreement.valid_from})")
+    if order.deliver_until > agreement.valid_until:
+        raise Invalid.field("deliver_until", f"after the agreement ends ({agreement.valid_until})")
+    if order.max_price_fen < agreement.price_fen:
+        raise Invalid.field("max_price_per_tonne", "below the agreement's price")
+    if order.quantity_kg > agreement.remaining_kg:
+        raise Conflict(
+            f"agreement {agreement.id} has {kg_to_tonnes(agreement.remaining_kg)} t left to call off",
+            [("tonnes", f"at most {kg_to_tonnes(agreement.remaining_kg)} t remain on the agreement")],
+        )
+    agreement.called_off_kg += order.quantity_kg
+    agreement.updated_at = utcnow()
+    session.add(agreement)
+    return agreement
+
+
+def _visible(actor: Actor):
+    """Admins see every order, a buyer its own, a cooperative the open market plus its agreements' call-offs."""
+    statement = select(DemandOrder)
+    if actor.role == Role.buyer:
+        return statement.where(DemandOrder.buyer_id == actor.buyer_id)
+    if actor.role == Role.cooperative:
+        own_agreements = select(PurchaseAgreement.id).where(PurchaseAgreement.cooperative_id == actor.cooperative_id)
+        return statement.where(
+            DemandOrder.status.in_(BROWSABLE),
+            or_(DemandOrder.agreement_id.is_(None), DemandOrder.agreement_id.in_(own_agreements)),
+        )
+    return statement
+
+
+def list_orders(
+    session: Session,
+    *,
+    actor: Actor,
+    page: PageRequest,
+    status: OrderStatus | None = None,
+    product: Product | None = None,
+) -> tuple[list[DemandOrder], int]:
+    statement = _visible(actor)
+    if status is not None:
+        statement = statement.where(DemandOrder.status == status)
+    if product is not None:
+        statement = statement.where(DemandOrder.product == product)
+    return fetch_page(session, statement, page, DemandOrder.id)
+
+
+def get_order(session: Session, *, actor: Actor, order_id: int, for_update: bool = False) -> DemandOrder:
+    statement = _visible(actor).where(DemandOrder.id == order_id)
+    if for_update:
+        statement = statement.with_for_update()
+    order = session.exec(statement).first()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def cancel_order(session: Session, *, actor: Actor, order_id: int) -> DemandOrder:
+    """Cancel what is still unmatched; an agreement gets the cancelled tonnes back to call off again."""
+    actor.require(Role.buyer, Role.admin)
+    order = get_order(session, actor=actor, order_id=order_id, for_update=True)
+    if order.status not in BROWSABLE or order.remaining_kg == 0:
+        raise Conflict(f"order {order_id} is {order.status.value}: nothing is left to cancel")
+    before = snapshot(order)
+    remainder = order.remaining_kg
+    if order.agreement_id is not None:
+        agreement = session.exec(
+            select(PurchaseAgreement).where(PurchaseAgreement.id == order.agreement_id).with_for_update()
+        ).one()
+        agreement.called_off_kg -= remainder
+        agreement.updated_at = utcnow()
+        session.add(agreement)
+    order.cancelled_kg += remainder
+    order.status = OrderStatus.cancelled
+    order.updated_at = utcnow()
+    session.add(order)
+    session.flush()
+    record_event(session, actor=actor, action="order.cancel", row=order, before=before)
+    return order

@@ -1,0 +1,17 @@
+"""WSGI entry point for gunicorn: `gunicorn market.wsgi:app`."""
+
+from __future__ import annotations
+
+import sys
+
+from market.app import create_app
+from market.config import ConfigError, configure_logging, get_settings
+
+try:
+    _settings = get_settings()
+    configure_logging(_settings)
+    app = create_app(_settings, check_database=True)
+except ConfigError as exc:
+    # One line, then stop: gunicorn would otherwise print a traceback per worker.
+    print(f"market: error: {exc}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,37 @@
+"""`market serve`: the API under gunicorn, the same server the compose file runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from market.app import create_app
+from market.config import Settings
+
+
+class _MarketServer(BaseApplication):
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        # Each worker builds its own app, and so its own database engine, after the fork.
+        return create_app(self._settings)
+
+
+def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": 4,
+        "accesslog": "-",
+        "loglevel": settings.log_level.lower(),
+        "timeout": 60,
+    }
+    _MarketServer(settings, options).run()
