@@ -1,0 +1,127 @@
+"""The problem responses every endpoint shares: 401, 403, 404, 400, 405, 413."""
+
+import pytest
+from market.db import session_scope
+from market.models import Account, AuditEvent, SupplyOffer
+from market.models.common import utcnow
+from sqlmodel import func, select
+
+from tests.api.helpers import offer_body
+from tests.conftest import bearer
+
+
+def _is_problem(response, status: int) -> None:
+    assert response.status_code == status, response.data
+    assert response.content_type == "application/problem+json"
+    body = response.json
+    assert set(body) == {"type", "title", "status", "detail", "errors"}
+    assert body["status"] == status and body["title"] and body["detail"]
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Bearer mkt_not-a-real-token"},
+    {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"Authorization": "bearer " + "x" * 5000},
+])
+def test_requests_without_a_valid_token_are_401(client, world, headers):
+    for method, path in (("get", "/api/v1/offers"), ("post", "/api/v1/offers"), ("get", "/api/v1/me")):
+        response = getattr(client, method)(path, headers=headers, json=offer_body() if method == "post" else None)
+        _is_problem(response, 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_revoked_token_is_401(client, world, engine):
+    assert client.get("/api/v1/me", headers=world.coop).status_code == 200
+    with session_scope(engine) as session:
+        for account in session.exec(select(Account).where(Account.role == "cooperative")).all():
+            account.revoked_at = utcnow()
+            session.add(account)
+    _is_problem(client.get("/api/v1/me", headers=world.coop), 401)
+
+
+def test_me_tells_the_account_without_its_token(client, world):
+    me = client.get("/api/v1/me", headers=world.coop).json
+    assert me["role"] == "cooperative" and me["cooperative_id"] == world.coop_id
+    assert "token" not in me and "token_hash" not in me
+    assert world.coop["Authorization"].removeprefix("Bearer ").startswith(me["token_prefix"])
+
+
+def test_public_endpoints_need_no_token(client):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/openapi.json").status_code == 200
+
+
+def test_unknown_paths_and_methods_are_problems(client, world):
+    _is_problem(client.get("/api/v1/nothing-here", headers=world.admin), 404)
+    _is_problem(client.get("/api/v1/offers/not-a-number", headers=world.admin), 404)
+    response = client.delete("/api/v1/offers", headers=world.admin)
+    _is_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_body_that_is_not_json_is_400_and_writes_nothing(client, world, engine):
+    for data, content_type in (
+        ("product=apple&tonnes=5", "application/x-www-form-urlencoded"),
+        ('{"product": "apple",', "application/json"),
+        ("\xff\xfe", "application/json"),
+        ("<offer/>", "text/xml"),
+    ):
+        response = client.post("/api/v1/offers", data=data, headers=world.coop | {"Content-Type": content_type})
+        _is_problem(response, 400)
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
+
+
+def test_an_empty_body_is_a_422_naming_the_body(client, world):
+    response = client.post("/api/v1/offers", headers=world.coop)
+    _is_problem(response, 422)
+    assert response.json["errors"][0]["field"] == "body"
+
+
+def test_a_body_over_one_mebibyte_is_413_and_writes_nothing(client, world, engine):
+    body = offer_body(variety="x" * (1024 * 1024))
+    response = client.post("/api/v1/offers", json=body, headers=world.coop)
+    _is_problem(response, 413)
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
+
+
+def test_errors_write_no_audit_events(client, world, engine):
+    with session_scope(engine) as session:
+        before = session.exec(select(func.count()).select_from(AuditEvent)).one()
+    client.post("/api/v1/offers", json=offer_body(tonnes="-1"), headers=world.coop)
+    client.post("/api/v1/offers", json=offer_body(), headers=world.buyer)
+    client.post("/api/v1/offers/12345/withdraw", headers=world.coop)
+    client.post("/api/v1/cooperatives", json={"name": "x"}, headers=world.admin)
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(AuditEvent)).one() == before
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(client, world, monkeypatch):
+    from market.services import offers
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(offers, "list_offers", explode)
+    response = client.get("/api/v1/offers", headers=world.coop)
+    _is_problem(response, 500)
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_token_of_a_cooperative_cannot_reach_admin_endpoints(client, world):
+    for method, path in (
+        ("get", "/api/v1/cooperatives"), ("post", "/api/v1/cooperatives"), ("get", "/api/v1/buyers"),
+        ("post", "/api/v1/buyers"), ("get", "/api/v1/accounts"), ("post", "/api/v1/accounts"),
+        ("post", "/api/v1/agreements"),
+    ):
+        for headers in (world.coop, world.buyer):
+            _is_problem(getattr(client, method)(path, headers=headers, json={} if method == "post" else None), 403)
+
+
+def test_bearer_scheme_is_case_insensitive(client, world):
+    token = world.coop["Authorization"].removeprefix("Bearer ")
+    assert client.get("/api/v1/me", headers={"Authorization": f"bearer {token}"}).status_code == 200
+    assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200

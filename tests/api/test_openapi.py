@@ -1,0 +1,67 @@
+import re
+
+from market.config import load_settings
+
+
+def test_the_document_describes_every_v1_endpoint_from_the_validating_models(client):
+    document = client.get("/api/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    for path, method in (
+        ("/api/v1/offers", "post"), ("/api/v1/offers", "get"), ("/api/v1/offers/{id}", "get"),
+        ("/api/v1/offers/{id}/withdraw", "post"), ("/api/v1/orders", "post"), ("/api/v1/orders/{id}/cancel", "post"),
+        ("/api/v1/agreements", "post"), ("/api/v1/agreements", "get"), ("/api/v1/cooperatives", "post"),
+        ("/api/v1/buyers/{id}", "get"), ("/api/v1/accounts", "post"),
+    ):
+        operation = paths[path][method]
+        assert operation["security"] == [{"bearerAuth": []}]
+        problem = operation["responses"]["422"]["content"]["application/problem+json"]["schema"]
+        assert problem == {"$ref": "#/components/schemas/Problem"}
+    schemas = document["components"]["schemas"]
+    offer_create = schemas["OfferCreate"]
+    assert offer_create["additionalProperties"] is False
+    assert set(offer_create["required"]) == {
+        "product", "grade", "tonnes", "min_price_per_tonne", "available_from", "available_until"}
+    assert "status" not in offer_create["properties"] and "cooperative_id" not in offer_create["properties"]
+    assert set(schemas["Product"]["enum"]) == {"apple", "vegetable", "egg", "sichuan_pepper", "potato"}
+    assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "errors"}
+    query = {p["name"] for p in paths["/api/v1/offers"]["get"]["parameters"]}
+    assert {"limit", "offset", "status", "product"} <= query
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_the_docs_page_works_offline(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and b"swagger-ui" in page.data
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, "the page loads its assets"
+    for asset in assets:
+        assert not asset.startswith(("http:", "https:", "//")), asset
+        assert client.get("/api/" + asset).status_code == 200, asset
+
+
+def test_healthz_reports_database_and_in_process_mode(client):
+    health = client.get("/healthz").json
+    assert health["status"] == "ok"
+    assert health["database"]["ok"] is True
+    assert health["broker"]["mode"] == "in-process"
+
+
+def test_healthz_is_503_when_the_broker_is_unreachable(settings):
+    from market.app import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["broker"] == {"ok": False, "detail": "ConnectionError", "mode": "celery"}
+    assert response.json["database"]["ok"] is True
+
+
+def test_healthz_is_503_when_the_database_is_unreachable():
+    from market.app import create_app
+
+    settings = load_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", redis_url="")
+    response = create_app(settings).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"]["ok"] is False and response.json["status"] == "unavailable"

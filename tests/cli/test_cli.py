@@ -1,0 +1,102 @@
+"""The `market` command as an operator meets it."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from market.app import create_app
+from market.cli import main
+from market.config import load_settings
+
+from tests.conftest import bearer
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _env(database_url: str) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+
+
+def test_db_upgrade_then_create_admin_prints_a_working_token(runner, tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgraded = runner.invoke(main, ["db", "upgrade"], env=_env(url))
+    assert upgraded.exit_code == 0, upgraded.output
+    current = runner.invoke(main, ["db", "current"], env=_env(url))
+    assert "latest" in current.output and current.output.split(";")[0].split()[-1] != "empty"
+
+    created = runner.invoke(main, ["create-admin", "office"], env=_env(url))
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    app = create_app(load_settings(database_url=url, redis_url=""))
+    me = app.test_client().get("/api/v1/me", headers=bearer(token))
+    assert me.status_code == 200 and me.json["role"] == "admin" and me.json["name"] == "office"
+
+
+def test_commands_refuse_an_unmigrated_database_in_one_line(runner, tmp_path):
+    result = runner.invoke(main, ["create-admin", "office"], env=_env(f"sqlite:///{tmp_path / 'empty.db'}"))
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "run `market db upgrade`" in result.output
+
+
+@pytest.mark.parametrize("url, words", [
+    ("nonsense", "DATABASE_URL is invalid"),
+    ("postgresql://nobody@127.0.0.1:1/market", "DATABASE_URL: cannot connect to postgresql+psycopg://nobody@127.0.0.1:1"),
+])
+def test_a_bad_database_fails_at_start_with_one_line(runner, url, words):
+    result = runner.invoke(main, ["db", "upgrade"], env=_env(url))
+    assert result.exit_code == 2
+    assert result.output.startswith("market: error: ") and words in result.output
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).with_name("market")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("demo", "serve", "seed", "create-admin", "db"):
+        assert command in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_answers_over_http_with_gunicorn(database_url):
+    port = _free_port()
+    script = Path(sys.executable).with_name("market")
+    env = os.environ | _env(database_url)
+    process = subprocess.Popen(
+        [script, "serve", "--port", str(port), "--workers", "1"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "market serve did not answer in 30 s"
+                time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/offers")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        assert refused.value.headers["Content-Type"] == "application/problem+json"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
