@@ -117,8 +117,14 @@ def create_admin(name: str) -> None:
 
 
 @main.command("seed")
-@click.option("--synthetic", "synthetic", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Instead of the 2020 scenario, add N synthetic offers and N synthetic orders.")
+@click.option(
+    "--synthetic",
+    "synthetic",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Instead of the 2020 scenario, add N synthetic offers and N synthetic orders.",
+)
 @click.option("--random-seed", type=int, default=2020, show_default=True, help="Seed for --synthetic.")
 @_clean_errors
 def seed_command(synthetic: int | None, random_seed: int) -> None:
@@ -142,8 +148,14 @@ def seed_command(synthetic: int | None, random_seed: int) -> None:
 
 
 @main.command("demo")
-@click.option("--database", "database", type=click.Path(dir_okay=False, path_type=Path),
-              default=DEMO_DATABASE, show_default=True, help="The SQLite file to build afresh.")
+@click.option(
+    "--database",
+    "database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEMO_DATABASE,
+    show_default=True,
+    help="The SQLite file to build afresh.",
+)
 @_clean_errors
 def demo(database: Path) -> None:
     """Build a fresh SQLite market, load the 2020 scenario and summarise it."""
@@ -154,7 +166,8 @@ def demo(database: Path) -> None:
     for leftover in (database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     database_url = f"sqlite:///{database.resolve()}"
-    settings = _settings(database_url=database_url, redis_url="")
+    # The summary is the output; one log line per seeded row would bury it.
+    settings = _settings(database_url=database_url, redis_url="", log_level="WARNING")
     click.echo(f"Building a fresh market in {database} ...")
     migrate.upgrade(settings.database_url)
     engine = _ready_engine(settings)
@@ -175,8 +188,7 @@ def demo(database: Path) -> None:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="gunicorn worker processes.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
 @_clean_errors
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API with gunicorn (DATABASE_URL, default: ./market.db)."""

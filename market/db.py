@@ -50,9 +50,7 @@ def check_connection(engine: Engine, settings: Settings) -> None:
             connection.execute(text("SELECT 1"))
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise ConfigError(
-            f"DATABASE_URL: cannot connect to {settings.redacted_database_url()}: {reason}"
-        ) from None
+        raise ConfigError(f"DATABASE_URL: cannot connect to {settings.redacted_database_url()}: {reason}") from None
 
 
 def database_reachable(engine: Engine) -> tuple[bool, str]:

@@ -37,21 +37,29 @@ def _width(text: str) -> int:
     return sum(2 if ord(char) > 0x2E80 else 1 for char in text)
 
 
+def _tonnes(kg: int) -> str:
+    return f"{Decimal(kg_to_tonnes(kg)):,}"
+
+
+def _yuan(fen: int) -> str:
+    return f"{Decimal(fen_to_yuan(fen)):,}"
+
+
 def _yuan_millions(fen: int) -> str:
     return f"{(Decimal(fen) / 100_000_000).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} million"
 
 
 def _book(title: str, rows: list[dict[str, Any]], price_label: str) -> list[str]:
     body = [
-        [PRODUCT_NAMES[row["product"]], str(row["lots"]), kg_to_tonnes(row["kg"]), fen_to_yuan(row["value_fen"])]
+        [PRODUCT_NAMES[row["product"]], str(row["lots"]), _tonnes(row["kg"]), _yuan(row["value_fen"])]
         for row in rows
     ]
     total_kg = sum(row["kg"] for row in rows)
     total_fen = sum(row["value_fen"] for row in rows)
-    body.append(["total", str(sum(row["lots"] for row in rows)), kg_to_tonnes(total_kg), fen_to_yuan(total_fen)])
+    body.append(["total", str(sum(row["lots"] for row in rows)), _tonnes(total_kg), _yuan(total_fen)])
     return [
-        f"{title}: {kg_to_tonnes(total_kg)} t, worth {_yuan_millions(total_fen)} yuan {price_label}",
-        *_table(["product", "lots", "tonnes", f"yuan {price_label}"], body),
+        f"{title}: {_tonnes(total_kg)} t, worth {_yuan_millions(total_fen)} yuan {price_label}",
+        *_table(["product", "lots", "tonnes", "value, yuan"], body),
     ]
 
 
@@ -70,11 +78,11 @@ def render_summary(summary: dict[str, Any]) -> str:
         [
             f"{row['buyer_zh']} <- {row['cooperative_zh']}",
             PRODUCT_NAMES[row["product"]],
-            kg_to_tonnes(row["kg"]),
-            fen_to_yuan(row["price_fen"]),
-            kg_to_tonnes(row["called_off_kg"]),
-            kg_to_tonnes(row["contracted_kg"]),
-            kg_to_tonnes(row["delivered_kg"]),
+            _tonnes(row["kg"]),
+            _yuan(row["price_fen"]),
+            _tonnes(row["called_off_kg"]),
+            _tonnes(row["contracted_kg"]),
+            _tonnes(row["delivered_kg"]),
         ]
         for row in summary["agreements"]
     ]

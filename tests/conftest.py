@@ -40,9 +40,10 @@ def _libpq(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(worker_id: str) -> str:
-    """A fresh, migrated PostgreSQL database for this test process."""
-    name = f"market_test_{worker_id}"
+def postgres_server_url(worker_id: str):
+    """A fresh, migrated PostgreSQL database of this test process's own, dropped at the end."""
+    # The pid keeps two test runs on one server (two engineers, or CI beside a developer) apart.
+    name = f"market_test_{worker_id}_{os.getpid()}"
     try:
         with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=3) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -51,7 +52,9 @@ def postgres_server_url(worker_id: str) -> str:
         require_service("PostgreSQL", str(exc).strip().splitlines()[0])
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
-    return url
+    yield url
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -144,17 +147,35 @@ def world(client, engine) -> World:
         return response.json
 
     def cooperative(name: str, township: str, lat: float, lon: float) -> tuple[int, dict[str, str]]:
-        row = post("/api/v1/cooperatives", {
-            "name": name, "name_zh": name + "合作社", "township": township, "county": "Zhaoyang District",
-            "latitude": lat, "longitude": lon, "member_households": 300, "poor_households": 120,
-        })
-        account = post("/api/v1/accounts", {"role": "cooperative", "name": name + " clerk", "cooperative_id": row["id"]})
+        row = post(
+            "/api/v1/cooperatives",
+            {
+                "name": name,
+                "name_zh": name + "合作社",
+                "township": township,
+                "county": "Zhaoyang District",
+                "latitude": lat,
+                "longitude": lon,
+                "member_households": 300,
+                "poor_households": 120,
+            },
+        )
+        account = post(
+            "/api/v1/accounts", {"role": "cooperative", "name": name + " clerk", "cooperative_id": row["id"]}
+        )
         return row["id"], bearer(account["token"])
 
     def buyer(name: str) -> tuple[int, dict[str, str]]:
-        row = post("/api/v1/buyers", {
-            "name": name, "name_zh": name + "公司", "city": "Dongguan", "latitude": 23.02, "longitude": 113.75,
-        })
+        row = post(
+            "/api/v1/buyers",
+            {
+                "name": name,
+                "name_zh": name + "公司",
+                "city": "Dongguan",
+                "latitude": 23.02,
+                "longitude": 113.75,
+            },
+        )
         account = post("/api/v1/accounts", {"role": "buyer", "name": name + " buyer", "buyer_id": row["id"]})
         return row["id"], bearer(account["token"])
 

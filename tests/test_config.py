@@ -1,4 +1,5 @@
 import pytest
+
 from market.config import ConfigError, load_settings
 
 
@@ -22,12 +23,15 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert settings.uses_celery and settings.log_level == "DEBUG"
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("DATABASE_URL", "not a url", "DATABASE_URL is invalid"),
-    ("DATABASE_URL", "mysql://root@localhost/market", "unsupported database 'mysql'"),
-    ("REDIS_URL", "http://localhost:6379", "REDIS_URL is invalid: must start with redis://"),
-    ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("DATABASE_URL", "not a url", "DATABASE_URL is invalid"),
+        ("DATABASE_URL", "mysql://root@localhost/market", "unsupported database 'mysql'"),
+        ("REDIS_URL", "http://localhost:6379", "REDIS_URL is invalid: must start with redis://"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL is invalid"),
+    ],
+)
 def test_a_bad_value_is_one_clear_line(monkeypatch, name, value, words):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as raised:

@@ -2,11 +2,12 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
 from market.config import load_settings
 from market.db import make_engine
 from market.migrate import current_revision, downgrade, head_revision, is_current, upgrade
 from market.models import metadata
-from sqlalchemy import inspect
 
 
 def _differences(engine):

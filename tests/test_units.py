@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from market.units import fen_from_kg_fen, fen_to_yuan, kg_to_tonnes, tonnes_to_kg, value_fen, yuan_to_fen
 
 kilograms = st.integers(min_value=1, max_value=100_000_000)

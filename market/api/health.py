@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from market.api.http import respond, settings
-from market.db import database_reachable
 from market.broker import broker_reachable
+from market.db import database_reachable
 
 health = Blueprint("health", __name__)
 

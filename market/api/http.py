@@ -88,7 +88,9 @@ def idempotent(view: Callable) -> Callable:
             db(), account_id=account_id, key=key, endpoint=endpoint, fingerprint=fingerprint, ttl=ttl
         )
         if record is not None:
-            response = Response(json.dumps(record.response_body), status=record.status_code, mimetype="application/json")
+            response = Response(
+                json.dumps(record.response_body), status=record.status_code, mimetype="application/json"
+            )
             response.headers["Idempotent-Replayed"] = "true"
             return response
         g.idempotency = {"account_id": account_id, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}

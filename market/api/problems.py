@@ -80,7 +80,9 @@ def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_down(error: OperationalError) -> Response:
         log.error("database unavailable: %s", error.orig)
-        return problem(503, "Service unavailable", "the database is unavailable; retry shortly", headers={"Retry-After": "5"})
+        return problem(
+            503, "Service unavailable", "the database is unavailable; retry shortly", headers={"Retry-After": "5"}
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

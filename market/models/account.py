@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field as PydanticField, model_validator
+from pydantic import BaseModel, model_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 

@@ -113,7 +113,8 @@ def enum_type(enum_class: type[enum.StrEnum]) -> SAEnum:
 Timestamp = DateTime(timezone=True)
 Kilograms = BigInteger  # every tonnage is stored as whole kilograms
 Fen = BigInteger  # every amount of money is stored as whole fen
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# none_as_null: a Python None is stored as SQL NULL, so "before IS NULL" finds creations.
+JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 # --- request and response vocabulary --------------------------------------------------------

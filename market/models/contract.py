@@ -63,7 +63,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("shipped_kg > 0", name="shipped_positive"),
         CheckConstraint(
-            "accepted_kg IS NULL OR (accepted_kg >= 0 AND rejected_kg >= 0 AND accepted_kg + rejected_kg <= shipped_kg)",
+            "accepted_kg IS NULL"
+            " OR (accepted_kg >= 0 AND rejected_kg >= 0 AND accepted_kg + rejected_kg <= shipped_kg)",
             name="accepted_within_shipped",
         ),
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field as PydanticField, model_validator
+from pydantic import BaseModel, model_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -72,7 +73,10 @@ class OfferCreate(RequestModel):
     available_until: date
     brand: str | None = PydanticField(default=None, min_length=1, max_length=64, examples=["昭阳红"])
     reference: str | None = PydanticField(
-        default=None, min_length=1, max_length=64, description="The cooperative's own lot number; unique per cooperative."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The cooperative's own lot number; unique per cooperative.",
     )
 
     @model_validator(mode="after")

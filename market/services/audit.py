@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlmodel import Session, SQLModel
@@ -9,6 +10,8 @@ from sqlmodel import Session, SQLModel
 from market.models import AuditEvent
 from market.models.common import json_safe
 from market.services.actors import Actor
+
+log = logging.getLogger("market.audit")
 
 # Never copied into the audit log.
 _SECRET_COLUMNS = frozenset({"token_hash"})
@@ -39,4 +42,5 @@ def record_event(
         after=snapshot(row),
     )
     session.add(event)
+    log.info("%s %s %s %s", actor.label, action, event.object_type, event.object_id)
     return event

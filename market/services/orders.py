@@ -38,7 +38,7 @@ def create_order(session: Session, *, actor: Actor, data: OrderCreate) -> Demand
         **_destination(data.destination, buyer),
     )
     if data.agreement_id is not None:
-        agreement = _call_off(session, buyer=buyer, order=order, agreement_id=data.agreement_id)
+        agreement = _call_off(session, actor=actor, buyer=buyer, order=order, agreement_id=data.agreement_id)
         order.agreement_id = agreement.id
     session.add(order)
     session.flush()
@@ -70,7 +70,9 @@ def _destination(name: str | None, buyer: Buyer) -> dict[str, object]:
     }
 
 
-def _call_off(session: Session, *, buyer: Buyer, order: DemandOrder, agreement_id: int) -> PurchaseAgreement:
+def _call_off(
+    session: Session, *, actor: Actor, buyer: Buyer, order: DemandOrder, agreement_id: int
+) -> PurchaseAgreement:
     """Count the order against its agreement, which must have the tonnes left."""
     agreement = session.exec(
         select(PurchaseAgreement).where(PurchaseAgreement.id == agreement_id).with_for_update()
@@ -90,10 +92,17 @@ def _call_off(session: Session, *, buyer: Buyer, order: DemandOrder, agreement_i
             f"agreement {agreement.id} has {kg_to_tonnes(agreement.remaining_kg)} t left to call off",
             [("tonnes", f"at most {kg_to_tonnes(agreement.remaining_kg)} t remain on the agreement")],
         )
-    agreement.called_off_kg += order.quantity_kg
+    _change_called_off(session, actor, agreement, order.quantity_kg, "agreement.call_off")
+    return agreement
+
+
+def _change_called_off(session: Session, actor: Actor, agreement: PurchaseAgreement, kg: int, action: str) -> None:
+    before = snapshot(agreement)
+    agreement.called_off_kg += kg
     agreement.updated_at = utcnow()
     session.add(agreement)
-    return agreement
+    session.flush()
+    record_event(session, actor=actor, action=action, row=agreement, before=before)
 
 
 def _visible(actor: Actor):
@@ -148,9 +157,7 @@ def cancel_order(session: Session, *, actor: Actor, order_id: int) -> DemandOrde
         agreement = session.exec(
             select(PurchaseAgreement).where(PurchaseAgreement.id == order.agreement_id).with_for_update()
         ).one()
-        agreement.called_off_kg -= remainder
-        agreement.updated_at = utcnow()
-        session.add(agreement)
+        _change_called_off(session, actor, agreement, -remainder, "agreement.release")
     order.cancelled_kg += remainder
     order.status = OrderStatus.cancelled
     order.updated_at = utcnow()

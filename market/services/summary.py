@@ -44,11 +44,17 @@ def market_summary(session: Session) -> dict[str, Any]:
         "poor_households": int(poor_households),
         "buyers": session.exec(select(func.count()).select_from(Buyer)).one(),
         "supply": _open_book(
-            session, SupplyOffer, offer_remaining, SupplyOffer.min_price_fen,
+            session,
+            SupplyOffer,
+            offer_remaining,
+            SupplyOffer.min_price_fen,
             (OfferStatus.open, OfferStatus.partially_matched),
         ),
         "demand": _open_book(
-            session, DemandOrder, order_remaining, DemandOrder.max_price_fen,
+            session,
+            DemandOrder,
+            order_remaining,
+            DemandOrder.max_price_fen,
             (OrderStatus.open, OrderStatus.partially_matched),
         ),
         "agreements": [

@@ -11,7 +11,10 @@ def test_admin_records_an_agreement_with_progress_fields(client, world):
     agreement = response.json
     assert agreement["tonnes"] == "3000" and agreement["price_per_tonne"] == "7200.00"
     assert (agreement["tonnes_called_off"], agreement["tonnes_contracted"], agreement["tonnes_delivered"]) == (
-        "0", "0", "0")
+        "0",
+        "0",
+        "0",
+    )
     assert agreement["tonnes_remaining"] == "3000"
 
     duplicate = client.post(

@@ -1,11 +1,11 @@
 """The problem responses every endpoint shares: 401, 403, 404, 400, 405, 413."""
 
 import pytest
+from sqlmodel import func, select
+
 from market.db import session_scope
 from market.models import Account, AuditEvent, SupplyOffer
 from market.models.common import utcnow
-from sqlmodel import func, select
-
 from tests.api.helpers import offer_body
 from tests.conftest import bearer
 
@@ -18,13 +18,16 @@ def _is_problem(response, status: int) -> None:
     assert body["status"] == status and body["title"] and body["detail"]
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Bearer mkt_not-a-real-token"},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-    {"Authorization": "bearer " + "x" * 5000},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer mkt_not-a-real-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "bearer " + "x" * 5000},
+    ],
+)
 def test_requests_without_a_valid_token_are_401(client, world, headers):
     for method, path in (("get", "/api/v1/offers"), ("post", "/api/v1/offers"), ("get", "/api/v1/me")):
         response = getattr(client, method)(path, headers=headers, json=offer_body() if method == "post" else None)
@@ -113,8 +116,12 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(client, world, m
 
 def test_token_of_a_cooperative_cannot_reach_admin_endpoints(client, world):
     for method, path in (
-        ("get", "/api/v1/cooperatives"), ("post", "/api/v1/cooperatives"), ("get", "/api/v1/buyers"),
-        ("post", "/api/v1/buyers"), ("get", "/api/v1/accounts"), ("post", "/api/v1/accounts"),
+        ("get", "/api/v1/cooperatives"),
+        ("post", "/api/v1/cooperatives"),
+        ("get", "/api/v1/buyers"),
+        ("post", "/api/v1/buyers"),
+        ("get", "/api/v1/accounts"),
+        ("post", "/api/v1/accounts"),
         ("post", "/api/v1/agreements"),
     ):
         for headers in (world.coop, world.buyer):

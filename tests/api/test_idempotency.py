@@ -1,10 +1,10 @@
 from datetime import timedelta
 
+from sqlmodel import func, select
+
 from market.db import session_scope
 from market.models import AuditEvent, DemandOrder, IdempotencyRecord, SupplyOffer
 from market.models.common import utcnow
-from sqlmodel import func, select
-
 from tests.api.helpers import agreement_body, field_names, offer_body, order_body
 
 
@@ -116,7 +116,8 @@ def test_a_concurrent_retry_with_the_same_key_is_409_and_creates_one_row(client,
     headers = world.coop | {"Idempotency-Key": "double-tap"}
     results = {}
     first = threading.Thread(
-        name="first", target=lambda: results.update(first=client.post("/api/v1/offers", json=offer_body(), headers=headers))
+        name="first",
+        target=lambda: results.update(first=client.post("/api/v1/offers", json=offer_body(), headers=headers)),
     )
     first.start()
     assert first_inside.wait(timeout=30)

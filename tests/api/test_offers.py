@@ -1,7 +1,7 @@
-from market.db import session_scope
-from market.models import AuditEvent, SupplyOffer
 from sqlmodel import func, select
 
+from market.db import session_scope
+from market.models import AuditEvent, SupplyOffer
 from tests.api.helpers import field_names, offer_body
 
 
@@ -181,8 +181,14 @@ def test_lists_filter_by_status_and_product_and_page(client, world):
     page = client.get("/api/v1/offers?limit=2&offset=1", headers=world.coop).json
     assert page["count"] == 5 and [item["id"] for item in page["data"]] == ids[1:3]
 
-    for query, field in (("status=lost", "status"), ("product=durian", "product"), ("limit=0", "limit"),
-                         ("offset=-1", "offset"), ("limit=ten", "limit"), ("colour=red", "colour")):
+    for query, field in (
+        ("status=lost", "status"),
+        ("product=durian", "product"),
+        ("limit=0", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=ten", "limit"),
+        ("colour=red", "colour"),
+    ):
         response = client.get(f"/api/v1/offers?{query}", headers=world.coop)
         assert response.status_code == 422, query
         assert field in field_names(response)

@@ -8,10 +8,17 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
     for path, method in (
-        ("/api/v1/offers", "post"), ("/api/v1/offers", "get"), ("/api/v1/offers/{id}", "get"),
-        ("/api/v1/offers/{id}/withdraw", "post"), ("/api/v1/orders", "post"), ("/api/v1/orders/{id}/cancel", "post"),
-        ("/api/v1/agreements", "post"), ("/api/v1/agreements", "get"), ("/api/v1/cooperatives", "post"),
-        ("/api/v1/buyers/{id}", "get"), ("/api/v1/accounts", "post"),
+        ("/api/v1/offers", "post"),
+        ("/api/v1/offers", "get"),
+        ("/api/v1/offers/{id}", "get"),
+        ("/api/v1/offers/{id}/withdraw", "post"),
+        ("/api/v1/orders", "post"),
+        ("/api/v1/orders/{id}/cancel", "post"),
+        ("/api/v1/agreements", "post"),
+        ("/api/v1/agreements", "get"),
+        ("/api/v1/cooperatives", "post"),
+        ("/api/v1/buyers/{id}", "get"),
+        ("/api/v1/accounts", "post"),
     ):
         operation = paths[path][method]
         assert operation["security"] == [{"bearerAuth": []}]
@@ -21,7 +28,13 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
     offer_create = schemas["OfferCreate"]
     assert offer_create["additionalProperties"] is False
     assert set(offer_create["required"]) == {
-        "product", "grade", "tonnes", "min_price_per_tonne", "available_from", "available_until"}
+        "product",
+        "grade",
+        "tonnes",
+        "min_price_per_tonne",
+        "available_from",
+        "available_until",
+    }
     assert "status" not in offer_create["properties"] and "cooperative_id" not in offer_create["properties"]
     assert set(schemas["Product"]["enum"]) == {"apple", "vegetable", "egg", "sichuan_pepper", "potato"}
     assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "errors"}

@@ -1,7 +1,7 @@
-from market.db import session_scope
-from market.models import DemandOrder, PurchaseAgreement
 from sqlmodel import func, select
 
+from market.db import session_scope
+from market.models import DemandOrder, PurchaseAgreement
 from tests.api.helpers import agreement_body, field_names, order_body
 
 
@@ -25,7 +25,9 @@ def test_a_named_destination_is_looked_up(client, world):
     assert unknown.status_code == 422 and field_names(unknown) == {"destination"}
     listing = client.get("/api/v1/destinations", headers=world.buyer).json
     assert listing["count"] == len(listing["data"]) >= 10
-    assert {"dongguan", "dongguan-shijie", "dongguan-shilong", "dongguan-chashan"} <= {p["key"] for p in listing["data"]}
+    assert {"dongguan", "dongguan-shijie", "dongguan-shilong", "dongguan-chashan"} <= {
+        p["key"] for p in listing["data"]
+    }
 
 
 def test_invalid_orders_name_the_field_and_write_nothing(client, world, engine):
@@ -159,3 +161,19 @@ def test_call_offs_are_visible_only_to_the_agreements_cooperative(client, world)
     assert party == {call_off["id"], open_market["id"]}
     assert outsider == {open_market["id"]}
     assert client.get(f"/api/v1/orders/{call_off['id']}", headers=world.other_coop).status_code == 404
+
+
+def test_calling_off_and_releasing_are_audited_on_the_agreement(client, world, engine):
+    from market.models import AuditEvent
+
+    agreement = _agreement(client, world, tonnes="500")
+    order = client.post(
+        "/api/v1/orders", json=order_body(tonnes="200", agreement_id=agreement["id"]), headers=world.buyer
+    ).json
+    client.post(f"/api/v1/orders/{order['id']}/cancel", headers=world.buyer)
+    with session_scope(engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.object_type == "purchase_agreement").order_by(AuditEvent.id)
+        ).all()
+    assert [event.action for event in events] == ["agreement.create", "agreement.call_off", "agreement.release"]
+    assert [(e.before["called_off_kg"], e.after["called_off_kg"]) for e in events[1:]] == [(0, 200_000), (200_000, 0)]

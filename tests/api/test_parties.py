@@ -1,15 +1,21 @@
+from sqlmodel import select
+
 from market.db import session_scope
 from market.models import Account
 from market.services.accounts import hash_token
-from sqlmodel import select
-
 from tests.api.helpers import field_names
 from tests.conftest import bearer
 
 COOPERATIVE = {
-    "name": "Guiqing Breeding Cooperative", "name_zh": "苏甲乡桂庆养殖专业合作社", "township": "Sujia",
-    "township_zh": "苏甲乡", "county": "Zhaoyang District", "latitude": 27.09, "longitude": 103.52,
-    "member_households": 210, "poor_households": 96,
+    "name": "Guiqing Breeding Cooperative",
+    "name_zh": "苏甲乡桂庆养殖专业合作社",
+    "township": "Sujia",
+    "township_zh": "苏甲乡",
+    "county": "Zhaoyang District",
+    "latitude": 27.09,
+    "longitude": 103.52,
+    "member_households": 210,
+    "poor_households": 96,
 }
 
 
@@ -57,8 +63,7 @@ def test_accounts_must_link_to_what_their_role_needs(client, world):
     cases = [
         ({"role": "cooperative", "name": "x"}, "cooperative_id"),
         ({"role": "buyer", "name": "x", "cooperative_id": world.coop_id}, "buyer_id"),
-        ({"role": "cooperative", "name": "x", "cooperative_id": world.coop_id, "buyer_id": world.buyer_id},
-         "buyer_id"),
+        ({"role": "cooperative", "name": "x", "cooperative_id": world.coop_id, "buyer_id": world.buyer_id}, "buyer_id"),
         ({"role": "admin", "name": "x", "buyer_id": world.buyer_id}, "buyer_id"),
         ({"role": "cooperative", "name": "x", "cooperative_id": 999}, "cooperative_id"),
         ({"role": "buyer", "name": "x", "buyer_id": 999}, "buyer_id"),
@@ -80,7 +85,9 @@ def test_each_party_sees_only_itself(client, world):
     assert client.get(f"/api/v1/buyers/{world.buyer_id}", headers=world.coop).status_code == 403
     assert client.get("/api/v1/cooperatives", headers=world.admin).json["count"] == 2
     assert client.get("/api/v1/buyers?limit=1", headers=world.admin).json == {
-        "count": 2, "data": [client.get(f"/api/v1/buyers/{world.buyer_id}", headers=world.admin).json]}
+        "count": 2,
+        "data": [client.get(f"/api/v1/buyers/{world.buyer_id}", headers=world.admin).json],
+    }
 
 
 def test_admin_account_can_create_another_admin(client, world, engine):

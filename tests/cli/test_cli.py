@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from market.app import create_app
 from market.cli import main
 from market.config import load_settings
-
 from tests.conftest import bearer
 
 
@@ -48,10 +48,16 @@ def test_commands_refuse_an_unmigrated_database_in_one_line(runner, tmp_path):
     assert "run `market db upgrade`" in result.output
 
 
-@pytest.mark.parametrize("url, words", [
-    ("nonsense", "DATABASE_URL is invalid"),
-    ("postgresql://nobody@127.0.0.1:1/market", "DATABASE_URL: cannot connect to postgresql+psycopg://nobody@127.0.0.1:1"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("nonsense", "DATABASE_URL is invalid"),
+        (
+            "postgresql://nobody@127.0.0.1:1/market",
+            "DATABASE_URL: cannot connect to postgresql+psycopg://nobody@127.0.0.1:1",
+        ),
+    ],
+)
 def test_a_bad_database_fails_at_start_with_one_line(runner, url, words):
     result = runner.invoke(main, ["db", "upgrade"], env=_env(url))
     assert result.exit_code == 2
@@ -78,8 +84,11 @@ def test_serve_answers_over_http_with_gunicorn(database_url):
     script = Path(sys.executable).with_name("market")
     env = os.environ | _env(database_url)
     process = subprocess.Popen(
-        [script, "serve", "--port", str(port), "--workers", "1"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [script, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -100,3 +109,24 @@ def test_serve_answers_over_http_with_gunicorn(database_url):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_demo_builds_a_fresh_market_and_summarises_it(runner, tmp_path):
+    database = tmp_path / "demo.db"
+    first = runner.invoke(main, ["demo", "--database", str(database)], env=_env("sqlite:///unused.db"))
+    assert first.exit_code == 0, first.output
+    out = first.stdout
+    for words in ("apple 苹果", "egg 鸡蛋", "Sichuan pepper 花椒", "vegetable 蔬菜", "potato 马铃薯",
+                  "东莞市泽景公司 <- 海升集团", "Purchase agreements 采购协议", "registered poor households"):
+        assert words in out, words
+    # The three apple agreements of the article, fully called off.
+    agreement_lines = [line for line in out.splitlines() if "<-" in line and "apple" in line]
+    assert [line.split()[-5] for line in agreement_lines] == ["3,000", "2,000", "2,000"]
+    assert all(line.split()[-5] == line.split()[-3] for line in agreement_lines)
+    demand_total = next(line for line in out.splitlines() if line.startswith("Open demand"))
+    tonnes = int(demand_total.split(": ")[1].split(" t")[0].replace(",", ""))
+    assert tonnes >= 10_000
+
+    # Run again: built afresh, so the same market and the same summary.
+    again = runner.invoke(main, ["demo", "--database", str(database)], env=_env("sqlite:///unused.db"))
+    assert again.exit_code == 0 and again.stdout == first.stdout

@@ -37,9 +37,7 @@ def create_offer(body: OfferCreate):
 def list_offers(query: OfferQuery):
     """Admins: every offer. Cooperatives: their own. Buyers: the open market."""
     actor = current_actor()
-    rows, count = offers.list_offers(
-        db(), actor=actor, page=query.page(), status=query.status, product=query.product
-    )
+    rows, count = offers.list_offers(db(), actor=actor, page=query.page(), status=query.status, product=query.product)
     return respond(page_of([offer_out(offer, cooperative, actor) for offer, cooperative in rows], count))
 
 

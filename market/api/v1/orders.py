@@ -36,9 +36,7 @@ def create_order(body: OrderCreate):
 def list_orders(query: OrderQuery):
     """Admins: every order. Buyers: their own. Cooperatives: the open market and their agreements' call-offs."""
     actor = current_actor()
-    rows, count = orders.list_orders(
-        db(), actor=actor, page=query.page(), status=query.status, product=query.product
-    )
+    rows, count = orders.list_orders(db(), actor=actor, page=query.page(), status=query.status, product=query.product)
     return respond(page_of([order_out(order, actor) for order in rows], count))
 
 

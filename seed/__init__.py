@@ -1,0 +1,1 @@
+"""Seed data: the 2020 Zhaoyang-Dongguan scenario and a synthetic order book for load tests."""

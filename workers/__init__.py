@@ -1,0 +1,79 @@
+"""Background work on Celery: Redis is the broker and the result store.
+
+`make_celery(settings)` builds the Celery app from the same settings as the web app;
+`workers.app` is the process entry point (`celery -A workers.app worker|beat`).
+Tasks live in `workers.tasks`: each takes ids or plain values, opens a session,
+calls one service and returns a plain value. Nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+
+from market.config import ConfigError, Settings
+
+# --- time limits, in seconds, kept together because they depend on each other ----------------
+
+#: The longest any task may run: the worker kills it after this. A task may ask for less, never more.
+HARD_TIME_LIMIT = 30 * 60
+#: At this point the task gets `SoftTimeLimitExceeded`, a minute before the kill, so it can roll back cleanly.
+SOFT_TIME_LIMIT = HARD_TIME_LIMIT - 60
+#: Redis hands an unacknowledged message to another worker after this long. Tasks with
+#: `acks_late` acknowledge only when they finish, so this must outlast the longest run,
+#: or a slow task would be started a second time while the first is still working.
+VISIBILITY_TIMEOUT = HARD_TIME_LIMIT + 10 * 60
+
+#: Options for tasks that may safely run twice: the message is acknowledged after the task
+#: finishes, and re-queued if the worker process dies mid-task. Only for idempotent tasks.
+IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+
+TASK_MODULES = ("workers.tasks.maintenance",)
+
+#: What beat sends, and when. `expires` drops a run that waited past its next turn in the queue.
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "purge-idempotency-keys-hourly": {
+        "task": "maintenance.purge_idempotency_keys",
+        "schedule": crontab(minute=0),
+        "options": {"expires": 60 * 60},
+    },
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.redis_url,
+        "result_backend": settings.redis_url,
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+        "broker_connection_retry_on_startup": True,
+        # JSON only: tasks take ids and plain values, and nothing is unpickled from the network.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_time_limit": HARD_TIME_LIMIT,
+        "task_soft_time_limit": SOFT_TIME_LIMIT,
+        # Not acks_late by default: only tasks marked IDEMPOTENT may be delivered twice.
+        "task_acks_late": False,
+        # One message at a time per process, so a long task does not hold others hostage.
+        "worker_prefetch_multiplier": 1,
+        # If the broker connection drops, stop acks_late tasks: their messages return to the queue.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "result_expires": 24 * 60 * 60,
+        "beat_schedule": BEAT_SCHEDULE,
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    """The Celery app for these settings; ConfigError when there is no broker to use."""
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL is not set: the Celery worker and beat need Redis, e.g. REDIS_URL=redis://127.0.0.1:6379/0"
+        )
+    app = Celery("market", include=list(TASK_MODULES))
+    app.config_from_object(celery_config(settings))
+    return app
