@@ -60,15 +60,19 @@ def db() -> None:
     """Schema migrations (Alembic)."""
 
 
+def _migrate(step: Callable[[str, str], None], revision: str) -> None:
+    settings = _settings()
+    _ready_engine(settings, migrated=False)
+    step(settings.database_url, revision)
+    click.echo(f"database {settings.redacted_database_url()} is at revision {revision}")
+
+
 @db.command("upgrade")
 @click.argument("revision", default="head")
 @_clean_errors
 def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: the latest)."""
-    settings = _settings()
-    _ready_engine(settings, migrated=False)
-    migrate.upgrade(settings.database_url, revision)
-    click.echo(f"database {settings.redacted_database_url()} is at revision {revision}")
+    _migrate(migrate.upgrade, revision)
 
 
 @db.command("downgrade")
@@ -76,10 +80,7 @@ def db_upgrade(revision: str) -> None:
 @_clean_errors
 def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ("base" empties it)."""
-    settings = _settings()
-    _ready_engine(settings, migrated=False)
-    migrate.downgrade(settings.database_url, revision)
-    click.echo(f"database {settings.redacted_database_url()} is at revision {revision}")
+    _migrate(migrate.downgrade, revision)
 
 
 @db.command("current")

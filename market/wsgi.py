@@ -12,6 +12,7 @@ try:
     configure_logging(_settings)
     app = create_app(_settings, check_database=True)
 except ConfigError as exc:
-    # One line, then stop: gunicorn would otherwise print a traceback per worker.
+    # One line, then stop. Exit status 3 is gunicorn's "worker failed to boot": the master
+    # shuts down instead of restarting the worker for ever.
     print(f"market: error: {exc}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(3)

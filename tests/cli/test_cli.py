@@ -130,3 +130,16 @@ def test_demo_builds_a_fresh_market_and_summarises_it(runner, tmp_path):
     # Run again: built afresh, so the same market and the same summary.
     again = runner.invoke(main, ["demo", "--database", str(database)], env=_env("sqlite:///unused.db"))
     assert again.exit_code == 0 and again.stdout == first.stdout
+
+
+def test_gunicorn_stops_with_one_line_when_the_database_is_unreachable(tmp_path):
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = os.environ | _env("postgresql://nobody@127.0.0.1:1/market")
+    result = subprocess.run(
+        [gunicorn, "--bind", f"127.0.0.1:{_free_port()}", "--workers", "2", "market.wsgi:app"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 3  # gunicorn's "worker failed to boot": it gives up instead of looping
+    ours = [line for line in result.stderr.splitlines() if line.startswith("market: error:")]
+    assert ours and all("DATABASE_URL: cannot connect" in line for line in ours)
+    assert "Traceback" not in result.stderr
