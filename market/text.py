@@ -51,8 +51,7 @@ def _yuan_millions(fen: int) -> str:
 
 def _book(title: str, rows: list[dict[str, Any]], price_label: str) -> list[str]:
     body = [
-        [PRODUCT_NAMES[row["product"]], str(row["lots"]), _tonnes(row["kg"]), _yuan(row["value_fen"])]
-        for row in rows
+        [PRODUCT_NAMES[row["product"]], str(row["lots"]), _tonnes(row["kg"]), _yuan(row["value_fen"])] for row in rows
     ]
     total_kg = sum(row["kg"] for row in rows)
     total_fen = sum(row["value_fen"] for row in rows)

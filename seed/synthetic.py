@@ -100,47 +100,99 @@ class ProductProfile:
 
 PROFILES: tuple[ProductProfile, ...] = (
     ProductProfile(
-        product=Product.apple, word="Apple", word_zh="苹果", base_yuan=7_000,
+        product=Product.apple,
+        word="Apple",
+        word_zh="苹果",
+        base_yuan=7_000,
         varieties=(
-            ("Red Fuji 红富士", 0.65, 1.0), ("Huashuo 华硕", 0.15, 0.95),
-            ("Gala 嘎啦", 0.1, 0.9), ("Ruiyang 瑞阳", 0.1, 1.1),
+            ("Red Fuji 红富士", 0.65, 1.0),
+            ("Huashuo 华硕", 0.15, 0.95),
+            ("Gala 嘎啦", 0.1, 0.9),
+            ("Ruiyang 瑞阳", 0.1, 1.1),
         ),
         brands=("昭阳红", "红云", None, None),
-        median_kg=40_000, sigma=0.8, min_kg=2_000, max_kg=600_000, step_kg=100,
-        first_week=0, last_week=26, weight=0.40,
+        median_kg=40_000,
+        sigma=0.8,
+        min_kg=2_000,
+        max_kg=600_000,
+        step_kg=100,
+        first_week=0,
+        last_week=26,
+        weight=0.40,
     ),
     ProductProfile(
-        product=Product.vegetable, word="Vegetable", word_zh="蔬菜", base_yuan=3_000,
+        product=Product.vegetable,
+        word="Vegetable",
+        word_zh="蔬菜",
+        base_yuan=3_000,
         varieties=(
-            ("carrot 胡萝卜", 0.35, 0.85), ("Chinese cabbage 大白菜", 0.2, 0.75), ("tomato 番茄", 0.2, 1.15),
-            ("sweet pepper 甜椒", 0.15, 1.25), ("radish 白萝卜", 0.1, 0.7),
+            ("carrot 胡萝卜", 0.35, 0.85),
+            ("Chinese cabbage 大白菜", 0.2, 0.75),
+            ("tomato 番茄", 0.2, 1.15),
+            ("sweet pepper 甜椒", 0.15, 1.25),
+            ("radish 白萝卜", 0.1, 0.7),
         ),
         brands=("高原红", None, None),
-        median_kg=25_000, sigma=0.8, min_kg=1_000, max_kg=400_000, step_kg=100,
-        first_week=0, last_week=28, weight=0.22,
+        median_kg=25_000,
+        sigma=0.8,
+        min_kg=1_000,
+        max_kg=400_000,
+        step_kg=100,
+        first_week=0,
+        last_week=28,
+        weight=0.22,
     ),
     ProductProfile(
-        product=Product.potato, word="Potato", word_zh="马铃薯", base_yuan=2_000,
+        product=Product.potato,
+        word="Potato",
+        word_zh="马铃薯",
+        base_yuan=2_000,
         varieties=(
-            ("Qingshu No. 9 青薯9号", 0.5, 1.0), ("Hezuo 88 合作88", 0.3, 1.1), ("Hui-2 会-2", 0.2, 0.85),
+            ("Qingshu No. 9 青薯9号", 0.5, 1.0),
+            ("Hezuo 88 合作88", 0.3, 1.1),
+            ("Hui-2 会-2", 0.2, 0.85),
         ),
         brands=("高原红", None),
-        median_kg=30_000, sigma=0.8, min_kg=2_000, max_kg=500_000, step_kg=100,
-        first_week=0, last_week=20, weight=0.16,
+        median_kg=30_000,
+        sigma=0.8,
+        min_kg=2_000,
+        max_kg=500_000,
+        step_kg=100,
+        first_week=0,
+        last_week=20,
+        weight=0.16,
     ),
     ProductProfile(
-        product=Product.egg, word="Egg", word_zh="鸡蛋", base_yuan=9_300,
+        product=Product.egg,
+        word="Egg",
+        word_zh="鸡蛋",
+        base_yuan=9_300,
         varieties=(("free-range 土鸡蛋", 0.4, 1.1), ("layer 蛋鸡蛋", 0.6, 0.95)),
         brands=("昭福", None),
-        median_kg=8_000, sigma=0.7, min_kg=500, max_kg=120_000, step_kg=10,
-        first_week=0, last_week=28, weight=0.12,
+        median_kg=8_000,
+        sigma=0.7,
+        min_kg=500,
+        max_kg=120_000,
+        step_kg=10,
+        first_week=0,
+        last_week=28,
+        weight=0.12,
     ),
     ProductProfile(
-        product=Product.sichuan_pepper, word="Sichuan Pepper", word_zh="花椒", base_yuan=72_000,
+        product=Product.sichuan_pepper,
+        word="Sichuan Pepper",
+        word_zh="花椒",
+        base_yuan=72_000,
         varieties=(("Dahongpao red 大红袍", 0.7, 1.05), ("green 青花椒", 0.3, 0.9)),
         brands=("红云", None, None),
-        median_kg=1_500, sigma=0.8, min_kg=50, max_kg=30_000, step_kg=10,
-        first_week=0, last_week=24, weight=0.10,
+        median_kg=1_500,
+        sigma=0.8,
+        min_kg=50,
+        max_kg=30_000,
+        step_kg=10,
+        first_week=0,
+        last_week=24,
+        weight=0.10,
     ),
 )
 PROFILE = {profile.product: profile for profile in PROFILES}
@@ -204,16 +256,18 @@ def generate_book(
 
     session.execute(
         insert(AuditEvent.__table__),
-        [{
-            "occurred_at": now,
-            "account_id": None,
-            "actor": ACTOR,
-            "action": ACTION,
-            "object_type": SupplyOffer.__tablename__,
-            "object_id": None,
-            "before": None,
-            "after": {"offers": size, "orders": size, "random_seed": random_seed},
-        }],
+        [
+            {
+                "occurred_at": now,
+                "account_id": None,
+                "actor": ACTOR,
+                "action": ACTION,
+                "object_type": SupplyOffer.__tablename__,
+                "object_id": None,
+                "before": None,
+                "after": {"offers": size, "orders": size, "random_seed": random_seed},
+            }
+        ],
     )
     return {"cooperatives": len(cooperative_ids), "buyers": len(buyer_ids), "offers": size, "orders": size}
 
@@ -228,9 +282,10 @@ def batch_tag(batch: int, index: int) -> str:
 
 def _next_batch(session: Session) -> int:
     """One more than the batches so far, moved on past any name already taken."""
-    batch = 1 + session.execute(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == ACTION)
-    ).scalar_one()
+    batch = (
+        1
+        + session.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == ACTION)).scalar_one()
+    )
     while _batch_taken(session, batch):
         batch += 1
     return batch
@@ -265,21 +320,23 @@ def _cooperative_rows(
         poor = round(members * rng.uniform(0.15, 0.55))
         profile = PROFILE[primary]
         tag = batch_tag(batch, index + 1)
-        rows.append((
-            {
-                "name": f"{township.name} {profile.word} Cooperative {tag}",
-                "name_zh": f"{township.name_zh}{profile.word_zh}专业合作社（模拟{tag}）",
-                "township": township.name,
-                "township_zh": township.name_zh,
-                "county": "Zhaoyang District",
-                "latitude": round(township.latitude + rng.uniform(-0.02, 0.02), 4),
-                "longitude": round(township.longitude + rng.uniform(-0.02, 0.02), 4),
-                "member_households": members,
-                "poor_households": poor,
-                "created_at": now,
-            },
-            products,
-        ))
+        rows.append(
+            (
+                {
+                    "name": f"{township.name} {profile.word} Cooperative {tag}",
+                    "name_zh": f"{township.name_zh}{profile.word_zh}专业合作社（模拟{tag}）",
+                    "township": township.name,
+                    "township_zh": township.name_zh,
+                    "county": "Zhaoyang District",
+                    "latitude": round(township.latitude + rng.uniform(-0.02, 0.02), 4),
+                    "longitude": round(township.longitude + rng.uniform(-0.02, 0.02), 4),
+                    "member_households": members,
+                    "poor_households": poor,
+                    "created_at": now,
+                },
+                products,
+            )
+        )
     # Every product has someone to offer it, however small the batch.
     covered = {product for _, products in rows for product in products}
     for position, product in enumerate(product for product in Product if product not in covered):
@@ -288,26 +345,26 @@ def _cooperative_rows(
     return rows
 
 
-def _buyer_rows(
-    rng: random.Random, *, count: int, batch: int, now: Any
-) -> list[tuple[dict[str, Any], Place]]:
+def _buyer_rows(rng: random.Random, *, count: int, batch: int, now: Any) -> list[tuple[dict[str, Any], Place]]:
     rows: list[tuple[dict[str, Any], Place]] = []
     for index in range(count):
         place = EASTERN_PLACES[index % len(EASTERN_PLACES)]
         kind, kind_zh = rng.choice(BUYER_KINDS)
         town, _, city = place.name.partition(", ")
         tag = batch_tag(batch, index + 1)
-        rows.append((
-            {
-                "name": f"{town} {kind} {tag}",
-                "name_zh": f"{place.name_zh}{kind_zh}（模拟{tag}）",
-                "city": city or town,
-                "latitude": place.latitude,
-                "longitude": place.longitude,
-                "created_at": now,
-            },
-            place,
-        ))
+        rows.append(
+            (
+                {
+                    "name": f"{town} {kind} {tag}",
+                    "name_zh": f"{place.name_zh}{kind_zh}（模拟{tag}）",
+                    "city": city or town,
+                    "latitude": place.latitude,
+                    "longitude": place.longitude,
+                    "created_at": now,
+                },
+                place,
+            )
+        )
     return rows
 
 
@@ -345,9 +402,7 @@ def _offer_row(rng: random.Random, by_product: dict[Product, list[int]], now: An
     }
 
 
-def _order_row(
-    rng: random.Random, buyer_ids: Sequence[int], buyer_places: Sequence[Place], now: Any
-) -> dict[str, Any]:
+def _order_row(rng: random.Random, buyer_ids: Sequence[int], buyer_places: Sequence[Place], now: Any) -> dict[str, Any]:
     profile = _pick_profile(rng)
     grade = rng.choices(*ORDER_GRADES)[0]
     deliver_from, deliver_until = _window(rng, profile)

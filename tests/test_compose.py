@@ -187,8 +187,13 @@ def test_worker_answers_its_own_health_check(compose, migrated, redis_up, tmp_pa
     env = local_env(service, migrated, HOSTNAME=socket.gethostname())
     log = tmp_path / "worker.log"
     with running(service_argv(service, {}), env=env, log=log) as worker:
-        wait_for(lambda: True if " ready." in log.read_text() else None,
-                 process=worker, log=log, what="the worker logs that it is ready", timeout=90)
+        wait_for(
+            lambda: True if " ready." in log.read_text() else None,
+            process=worker,
+            log=log,
+            what="the worker logs that it is ready",
+            timeout=90,
+        )
         check = _run(healthcheck_argv(service, {}), env)
         assert check.returncode == 0, f"{check.stdout}{check.stderr}\n{log_tail(log)}"
         assert "pong" in check.stdout
@@ -209,8 +214,12 @@ def test_beat_starts_and_keeps_running(compose, migrated, redis_up, tmp_path: Pa
 
     log = tmp_path / "beat.log"
     with running(argv, env=env, log=log) as beat:
-        wait_for(lambda: True if "beat: Starting..." in log.read_text() else None,
-                 process=beat, log=log, what="beat logs that it started")
+        wait_for(
+            lambda: True if "beat: Starting..." in log.read_text() else None,
+            process=beat,
+            log=log,
+            what="beat logs that it started",
+        )
         # Still alive a few seconds later: it reached Redis and did not give up.
         with pytest.raises(subprocess.TimeoutExpired):
             beat.wait(timeout=3)

@@ -31,9 +31,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    connectable = engine_from_config(
-        {"sqlalchemy.url": _database_url()}, prefix="sqlalchemy.", poolclass=pool.NullPool
-    )
+    connectable = engine_from_config({"sqlalchemy.url": _database_url()}, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
         _run(connection)
 

@@ -116,8 +116,16 @@ def test_demo_builds_a_fresh_market_and_summarises_it(runner, tmp_path):
     first = runner.invoke(main, ["demo", "--database", str(database)], env=_env("sqlite:///unused.db"))
     assert first.exit_code == 0, first.output
     out = first.stdout
-    for words in ("apple 苹果", "egg 鸡蛋", "Sichuan pepper 花椒", "vegetable 蔬菜", "potato 马铃薯",
-                  "东莞市泽景公司 <- 海升集团", "Purchase agreements 采购协议", "registered poor households"):
+    for words in (
+        "apple 苹果",
+        "egg 鸡蛋",
+        "Sichuan pepper 花椒",
+        "vegetable 蔬菜",
+        "potato 马铃薯",
+        "东莞市泽景公司 <- 海升集团",
+        "Purchase agreements 采购协议",
+        "registered poor households",
+    ):
         assert words in out, words
     # The three apple agreements of the article, fully called off.
     agreement_lines = [line for line in out.splitlines() if "<-" in line and "apple" in line]
@@ -137,7 +145,11 @@ def test_gunicorn_stops_with_one_line_when_the_database_is_unreachable(tmp_path)
     env = os.environ | _env("postgresql://nobody@127.0.0.1:1/market")
     result = subprocess.run(
         [gunicorn, "--bind", f"127.0.0.1:{_free_port()}", "--workers", "2", "market.wsgi:app"],
-        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 3  # gunicorn's "worker failed to boot": it gives up instead of looping
     ours = [line for line in result.stderr.splitlines() if line.startswith("market: error:")]

@@ -43,7 +43,11 @@ def test_the_api_tour_runs(tmp_path):
         # Its own session, so the server it starts in the background can be stopped whatever happens.
         tour = subprocess.Popen(
             ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path, env=env, stdout=out_file, stderr=err_file, start_new_session=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=out_file,
+            stderr=err_file,
+            start_new_session=True,
         )
         try:
             returncode = tour.wait(timeout=120)

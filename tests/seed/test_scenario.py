@@ -33,9 +33,7 @@ APPLE_AGREEMENTS = {
     "ZY-2020-APL-003": ("大岍农公司", "洒渔镇苹果专业合作社", 2000),
 }
 ONE_MILLION_YUAN_IN_FEN = 100_000_000
-CALLED_OFF = select(PurchaseAgreement.reference, PurchaseAgreement.called_off_kg).order_by(
-    PurchaseAgreement.id
-)
+CALLED_OFF = select(PurchaseAgreement.reference, PurchaseAgreement.called_off_kg).order_by(PurchaseAgreement.id)
 
 
 def _row_counts(session) -> dict[str, int]:
@@ -114,9 +112,9 @@ def test_orders_call_off_each_agreement_in_full_within_its_window_and_price(engi
         agreements = session.execute(select(PurchaseAgreement)).scalars().all()
         assert len(agreements) == 4
         for agreement in agreements:
-            call_offs = session.execute(
-                select(DemandOrder).where(DemandOrder.agreement_id == agreement.id)
-            ).scalars().all()
+            call_offs = (
+                session.execute(select(DemandOrder).where(DemandOrder.agreement_id == agreement.id)).scalars().all()
+            )
             assert sum(order.quantity_kg for order in call_offs) == agreement.quantity_kg, agreement.reference
             assert agreement.called_off_kg == agreement.quantity_kg, agreement.reference
             for order in call_offs:
@@ -138,25 +136,34 @@ def test_each_agreement_cooperative_offers_enough_to_fill_it(engine, loaded):
     """
     with session_scope(engine) as session:
         for agreement in session.execute(select(PurchaseAgreement)).scalars():
-            offers = session.execute(
-                select(SupplyOffer).where(
-                    SupplyOffer.cooperative_id == agreement.cooperative_id,
-                    SupplyOffer.product == agreement.product,
-                    SupplyOffer.min_price_fen < agreement.price_fen,
+            offers = (
+                session.execute(
+                    select(SupplyOffer).where(
+                        SupplyOffer.cooperative_id == agreement.cooperative_id,
+                        SupplyOffer.product == agreement.product,
+                        SupplyOffer.min_price_fen < agreement.price_fen,
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             left = {offer.id: offer.quantity_kg for offer in offers}
             assert sum(left.values()) >= agreement.quantity_kg, agreement.reference
-            call_offs = session.execute(
-                select(DemandOrder)
-                .where(DemandOrder.agreement_id == agreement.id)
-                .order_by(DemandOrder.deliver_from)
-            ).scalars().all()
+            call_offs = (
+                session.execute(
+                    select(DemandOrder)
+                    .where(DemandOrder.agreement_id == agreement.id)
+                    .order_by(DemandOrder.deliver_from)
+                )
+                .scalars()
+                .all()
+            )
             for order in call_offs:
                 wanted = order.quantity_kg
                 usable = sorted(
                     (
-                        offer for offer in offers
+                        offer
+                        for offer in offers
                         if offer.grade.satisfies(order.min_grade)
                         and _overlaps(
                             (offer.available_from, offer.available_until),

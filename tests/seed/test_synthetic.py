@@ -147,7 +147,9 @@ def test_rows_are_well_formed(engine):
         assert days == 0 and 1 <= weeks <= 8
         place = places[order.destination]
         assert (order.destination_zh, order.destination_latitude, order.destination_longitude) == (
-            place.name_zh, place.latitude, place.longitude,
+            place.name_zh,
+            place.latitude,
+            place.longitude,
         )
 
 
@@ -205,7 +207,10 @@ def test_one_audit_event_per_batch(engine):
     assert len(events) == 1
     event = events[0]
     assert (event.action, event.actor, event.object_type, event.account_id) == (
-        "seed.synthetic", "system:seed", "supply_offer", None,
+        "seed.synthetic",
+        "system:seed",
+        "supply_offer",
+        None,
     )
     assert event.after == {"offers": SIZE, "orders": SIZE, "random_seed": SEED}
 

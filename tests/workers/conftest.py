@@ -70,9 +70,19 @@ def start_worker(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[
         queue = f"test-{uuid.uuid4().hex[:12]}"
         log = tmp_path / f"{queue}.log"
         argv = [
-            "celery", "-A", "workers.app", "worker", "--pool=prefork", "--concurrency=1",
-            "--queues", queue, "--hostname", f"{queue}@%h", "--loglevel=INFO",
-            "--without-mingle", "--without-gossip",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{queue}@%h",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
         ]
         env = venv_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url}, **env)
         process = start(argv, env=env, log=log)

@@ -15,7 +15,11 @@ from workers import make_celery
 def test_refuses_to_start_without_redis_url(command: str):
     result = subprocess.run(
         ["celery", "-A", "workers.app", command],
-        cwd=ROOT, env=venv_env(REDIS_URL=""), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=venv_env(REDIS_URL=""),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [

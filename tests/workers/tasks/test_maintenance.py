@@ -31,10 +31,17 @@ def test_purge_forgets_expired_keys_and_keeps_fresh_ones(database_url, start_wor
             session, actor=Actor.system("test"), data=AccountCreate(role=Role.admin, name="office")
         )
         for key, hours in AGES.items():
-            session.add(IdempotencyRecord(
-                account_id=account.id, key=key, endpoint="POST /api/v1/offers", request_hash="0" * 64,
-                status_code=201, response_body={"id": 1}, created_at=now - timedelta(hours=hours),
-            ))
+            session.add(
+                IdempotencyRecord(
+                    account_id=account.id,
+                    key=key,
+                    endpoint="POST /api/v1/offers",
+                    request_hash="0" * 64,
+                    status_code=201,
+                    response_body={"id": 1},
+                    created_at=now - timedelta(hours=hours),
+                )
+            )
 
     worker = start_worker(IDEMPOTENCY_TTL_HOURS="24")
     assert worker.call("maintenance.purge_idempotency_keys") == 2
