@@ -157,3 +157,25 @@ def test_gunicorn_stops_with_one_line_when_the_database_is_unreachable(tmp_path)
     assert "Worker failed to boot" in result.stderr
     ours = [line for line in result.stderr.splitlines() if line.startswith("market: error:")]
     assert ours and all("DATABASE_URL: cannot connect" in line for line in ours)
+
+
+def test_seed_loads_the_scenario_once_and_synthetic_books_on_top(runner, database_url, engine):
+    from sqlmodel import func, select
+
+    from market.db import session_scope
+    from market.models import DemandOrder, SupplyOffer
+
+    first = runner.invoke(main, ["seed"], env=_env(database_url))
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("scenario loaded: 11 cooperatives")
+    second = runner.invoke(main, ["seed"], env=_env(database_url))
+    assert second.stdout.startswith("scenario loaded: 0 cooperatives, 0 buyers, 0 agreements, 0 offers, 0 orders")
+
+    synthetic = runner.invoke(main, ["seed", "--synthetic", "300", "--random-seed", "7"], env=_env(database_url))
+    assert synthetic.exit_code == 0, synthetic.output
+    assert "300 offers, 300 orders" in synthetic.stdout
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 45 + 300
+        assert session.exec(select(func.count()).select_from(DemandOrder)).one() == 49 + 300
+    refused = runner.invoke(main, ["seed", "--synthetic", "0"], env=_env(database_url))
+    assert refused.exit_code == 2 and "--synthetic" in refused.output
