@@ -16,6 +16,7 @@ from market.api.problems import register_problem_handlers, validation_problem
 from market.api.v1 import register_v1
 from market.config import Settings, get_settings
 from market.db import check_connection, make_engine
+from market.jobs import Jobs
 from market.models.common import Problem
 
 API_DESCRIPTION = """\
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = False
         MARKET_SETTINGS=settings,
     )
     app.extensions["market.engine"] = engine
+    app.extensions["market.jobs"] = Jobs(settings, engine)
 
     register_request_hooks(app)
     register_problem_handlers(app)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # How long an Idempotency-Key is remembered (the API promises at least 24 hours).
     idempotency_ttl_hours: int = 48
     max_request_bytes: int = 1024 * 1024
+    # The Celery queue the web app sends to and workers take from.
+    celery_queue: str = "celery"
+    # Beat starts a match run per product this often (0: never; runs are then requested by admins).
+    match_interval_minutes: int = 0
+    # Approve what a run proposes without an admin's review (for scheduled runs; off by default).
+    match_auto_approve: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +57,13 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
             # psycopg 3 is the driver we install; plain postgresql:// would ask for psycopg2.
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @field_validator("match_interval_minutes")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (off) or a number of minutes")
         return value
 
     @field_validator("redis_url")

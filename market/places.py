@@ -1,7 +1,10 @@
-"""Delivery destinations an order may name, with the coordinates transport cost is reckoned from.
+"""Places freight is reckoned between: Zhaoyang's townships (where lots are collected)
+and the eastern destinations an order may name.
 
-An order that names none is delivered to its buyer's own address. Coordinates are
-city or town centres, which is as fine as a per-tonne freight estimate needs.
+An order that names no destination is delivered to its buyer's own address; a lot
+leaves from its cooperative's township, or from the cooperative's own coordinates when
+the township is not one of these. Coordinates are approximate town or city centres,
+which is as fine as a per-tonne freight estimate needs.
 """
 
 from __future__ import annotations
@@ -53,5 +56,42 @@ def find_destination(text: str) -> Place | None:
     wanted = text.strip().casefold()
     for place in DESTINATIONS.values():
         if wanted in (place.key, place.name.casefold(), place.name_zh, *place.aliases):
+            return place
+    return None
+
+
+# Zhaoyang District's twenty townships and subdistricts.
+ORIGINS: dict[str, Place] = {
+    place.key: place
+    for place in (
+        Place("fenghuang", "Fenghuang", "凤凰街道", 27.335, 103.717),
+        Place("longquan", "Longquan", "龙泉街道", 27.320, 103.700),
+        Place("taiping", "Taiping", "太平街道", 27.375, 103.695),
+        Place("shouwang", "Shouwang", "守望乡", 27.310, 103.640),
+        Place("jiupu", "Jiupu", "旧圃镇", 27.285, 103.780),
+        Place("yongfeng", "Yongfeng", "永丰镇", 27.345, 103.780),
+        Place("beizha", "Beizha", "北闸镇", 27.420, 103.705),
+        Place("sayu", "Sayu", "洒渔镇", 27.433, 103.600),
+        Place("leju", "Leju", "乐居镇", 27.490, 103.560),
+        Place("sujiayuan", "Sujiayuan", "苏家院镇", 27.255, 103.805),
+        Place("xiaolongdong", "Xiaolongdong", "小龙洞乡", 27.215, 103.840),
+        Place("buga", "Buga", "布嘎乡", 27.255, 103.650),
+        Place("dashanbao", "Dashanbao", "大山包镇", 27.395, 103.340),
+        Place("tianba", "Tianba", "田坝乡", 27.455, 103.470),
+        Place("yanshan", "Yanshan", "炎山镇", 27.575, 103.460),
+        Place("dazhaizi", "Dazhaizi", "大寨子乡", 27.560, 103.590),
+        Place("qinggangling", "Qinggangling", "青岗岭乡", 27.610, 103.680),
+        Place("panhe", "Panhe", "盘河镇", 27.560, 103.760),
+        Place("jingan", "Jing'an", "靖安镇", 27.480, 103.800, ("jing'an", "jingan")),
+        Place("sujia", "Sujia", "苏甲乡", 27.530, 103.850),
+    )
+}
+
+
+def find_origin(township: str, township_zh: str | None = None) -> Place | None:
+    """The Zhaoyang township a cooperative names, by English or Chinese name."""
+    wanted = {township.strip().casefold(), (township_zh or "").strip()}
+    for place in ORIGINS.values():
+        if wanted & {place.key, place.name.casefold(), place.name_zh, *place.aliases}:
             return place
     return None

@@ -8,12 +8,14 @@ calls one service and returns a plain value. Nothing else.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
 
 from market.config import ConfigError, Settings
+from market.models.common import Product
 
 # --- time limits, in seconds, kept together because they depend on each other ----------------
 
@@ -30,7 +32,7 @@ VISIBILITY_TIMEOUT = HARD_TIME_LIMIT + 10 * 60
 #: finishes, and re-queued if the worker process dies mid-task. Only for idempotent tasks.
 IDEMPOTENT: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
 
-TASK_MODULES = ("workers.tasks.maintenance",)
+TASK_MODULES = ("workers.tasks.maintenance", "workers.tasks.matching")
 
 #: What beat sends, and when. `expires` drops a run that waited past its next turn in the queue.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
@@ -42,9 +44,26 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 }
 
 
+def matching_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """A match run per product every MATCH_INTERVAL_MINUTES; none when it is 0 (the default)."""
+    if settings.match_interval_minutes == 0:
+        return {}
+    interval = timedelta(minutes=settings.match_interval_minutes)
+    return {
+        f"match-{product.value}": {
+            "task": "matching.scheduled_run",
+            "schedule": interval,
+            "args": [product.value],
+            "options": {"expires": interval.total_seconds()},
+        }
+        for product in Product
+    }
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
+        "task_default_queue": settings.celery_queue,
         "result_backend": settings.redis_url,
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
         "broker_connection_retry_on_startup": True,
@@ -64,7 +83,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # If the broker connection drops, stop acks_late tasks: their messages return to the queue.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_expires": 24 * 60 * 60,
-        "beat_schedule": BEAT_SCHEDULE,
+        "beat_schedule": BEAT_SCHEDULE | matching_schedule(settings),
     }
 
 

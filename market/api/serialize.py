@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from market.models import Account, Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
+from market.models import Account, Buyer, Contract, Cooperative, DemandOrder, MatchRun, PurchaseAgreement, SupplyOffer
 from market.models.account import AccountPublic
 from market.models.agreement import AgreementPublic
 from market.models.common import Role, as_utc
+from market.models.contract import ContractPublic
+from market.models.match_run import MatchRunPublic
 from market.models.offer import HIDDEN_FROM_BUYERS, OfferPublic, Origin
 from market.models.order import HIDDEN_FROM_COOPERATIVES, Destination, OrderPublic
 from market.models.parties import BuyerPublic, CooperativePublic
@@ -117,3 +119,43 @@ def agreement_out(agreement: PurchaseAgreement) -> dict[str, Any]:
         tonnes_remaining=kg_to_tonnes(agreement.remaining_kg),
         **_times(agreement),
     ).model_dump(mode="json")
+
+
+def contract_out(contract: Contract) -> dict[str, Any]:
+    return ContractPublic(
+        id=contract.id,
+        match_run_id=contract.match_run_id,
+        offer_id=contract.offer_id,
+        order_id=contract.order_id,
+        agreement_id=contract.agreement_id,
+        cooperative_id=contract.cooperative_id,
+        buyer_id=contract.buyer_id,
+        product=contract.product,
+        grade=contract.grade,
+        tonnes=kg_to_tonnes(contract.quantity_kg),
+        price_per_tonne=fen_to_yuan(contract.price_fen),
+        value=fen_to_yuan(contract.value_fen),
+        transport_cost=fen_to_yuan(contract.transport_fen),
+        status=contract.status,
+        **_times(contract),
+    ).model_dump(mode="json")
+
+
+def match_run_out(run: MatchRun, *, with_report: bool = True) -> dict[str, Any]:
+    data = MatchRunPublic(
+        id=run.id,
+        status=run.status,
+        product=run.product,
+        policy=run.policy,
+        poverty_weight_per_tonne=fen_to_yuan(run.parameters.get("poverty_weight_fen", 0)),
+        attempts=run.attempts,
+        error=run.error,
+        requested_by_id=run.requested_by_id,
+        decided_by_id=run.decided_by_id,
+        created_at=as_utc(run.created_at),
+        started_at=run.started_at and as_utc(run.started_at),
+        finished_at=run.finished_at and as_utc(run.finished_at),
+        decided_at=run.decided_at and as_utc(run.decided_at),
+        report=run.report if with_report else None,
+    )
+    return data.model_dump(mode="json", exclude=set() if with_report else {"report"})

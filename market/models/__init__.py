@@ -15,7 +15,7 @@ from market.models.account import Account  # noqa: E402
 from market.models.agreement import PurchaseAgreement  # noqa: E402
 from market.models.audit import AuditEvent, IdempotencyRecord  # noqa: E402
 from market.models.contract import Contract, Delivery  # noqa: E402
-from market.models.match_run import MatchRun  # noqa: E402
+from market.models.match_run import MatchingLock, MatchRun, MatchRunPart  # noqa: E402
 from market.models.offer import SupplyOffer  # noqa: E402
 from market.models.order import DemandOrder  # noqa: E402
 from market.models.parties import Buyer, Cooperative  # noqa: E402
@@ -32,6 +32,8 @@ __all__ = [
     "DemandOrder",
     "IdempotencyRecord",
     "MatchRun",
+    "MatchRunPart",
+    "MatchingLock",
     "PurchaseAgreement",
     "SupplyOffer",
     "metadata",

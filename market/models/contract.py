@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -19,6 +21,8 @@ from market.models.common import (
     Kilograms,
     Product,
     Timestamp,
+    TonnesOut,
+    YuanOut,
     enum_type,
     utcnow,
 )
@@ -83,3 +87,22 @@ class Delivery(SQLModel, table=True):
     accepted_by_id: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
     accepted_at: datetime | None = Field(default=None, sa_type=Timestamp)
+
+
+class ContractPublic(BaseModel):
+    id: int
+    match_run_id: int
+    offer_id: int
+    order_id: int
+    agreement_id: int | None
+    cooperative_id: int
+    buyer_id: int
+    product: Product
+    grade: Grade
+    tonnes: TonnesOut
+    price_per_tonne: YuanOut = PydanticField(description="Delivered price the buyer pays the cooperative.")
+    value: YuanOut = PydanticField(description="tonnes x price_per_tonne, rounded to the fen.")
+    transport_cost: YuanOut = PydanticField(description="Estimated freight for the whole contract.")
+    status: ContractStatus
+    created_at: datetime
+    updated_at: datetime

@@ -7,9 +7,12 @@ the schema does not need reshaping when it arrives.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from sqlalchemy import CheckConstraint, Index
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
@@ -17,10 +20,13 @@ from market.models.common import (
     MatchRunStatus,
     PricePolicy,
     Product,
+    RequestModel,
     Timestamp,
+    YuanOut,
     enum_type,
     utcnow,
 )
+from market.models.match_report import MatchReport
 
 
 class MatchRun(SQLModel, table=True):
@@ -46,3 +52,64 @@ class MatchRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=Timestamp)
     finished_at: datetime | None = Field(default=None, sa_type=Timestamp)
     decided_at: datetime | None = Field(default=None, sa_type=Timestamp)
+
+
+class MatchRunPart(SQLModel, table=True):
+    """One product's share of a run: written with its contracts, so a task delivered twice finds it done."""
+
+    __tablename__ = "match_run_part"
+    __table_args__ = (UniqueConstraint("match_run_id", "product"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    match_run_id: int = Field(foreign_key="match_run.id")
+    product: Product = Field(sa_type=enum_type(Product))
+    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
+
+
+class MatchingLock(SQLModel, table=True):
+    """One row per product, written first by every solve of that product.
+
+    The write takes the row's lock until the solve commits, so two runs never solve
+    the same product at once: the second waits, then sees the first one's reservations.
+    """
+
+    __tablename__ = "matching_lock"
+
+    product: Product = Field(sa_type=enum_type(Product), primary_key=True)
+    match_run_id: int | None = Field(default=None, foreign_key="match_run.id")
+    locked_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
+
+
+class MatchRunCreate(RequestModel):
+    product: Product | None = PydanticField(default=None, description="One product, or every product when omitted.")
+    policy: PricePolicy = PydanticField(
+        default=PricePolicy.midpoint,
+        description="midpoint: the seller nets its ask plus half the surplus; ask: the seller nets its ask; "
+        "bid: the buyer pays its bid.",
+    )
+    poverty_weight_per_tonne: Annotated[
+        Decimal, PydanticField(ge=0, le=100_000, decimal_places=2, allow_inf_nan=False)
+    ] = PydanticField(
+        default=Decimal(0),
+        description="Yuan per tonne added to the objective for trades of a cooperative, times its share of "
+        "registered poor households. 0 maximises plain gains from trade.",
+        examples=["200.00"],
+    )
+
+
+class MatchRunPublic(BaseModel):
+    id: int
+    status: MatchRunStatus
+    product: Product | None
+    policy: PricePolicy
+    poverty_weight_per_tonne: YuanOut
+    attempts: int
+    error: str | None
+    requested_by_id: int | None
+    decided_by_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    decided_at: datetime | None
+    report: MatchReport | None = PydanticField(default=None, description="Once the run has proposed its contracts.")

@@ -84,9 +84,9 @@ def start_worker(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[
             "--without-mingle",
             "--without-gossip",
         ]
-        env = venv_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url}, **env)
+        env = venv_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "CELERY_QUEUE": queue}, **env)
         process = start(argv, env=env, log=log)
-        client = make_celery(load_settings(database_url=database_url, redis_url=redis_url))
+        client = make_celery(load_settings(database_url=database_url, redis_url=redis_url, celery_queue=queue))
         started.append(Worker(process, queue, log, client))
         return started[-1]
 

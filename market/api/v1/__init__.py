@@ -6,7 +6,9 @@ from flask_openapi3 import OpenAPI
 
 from market.api.v1.accounts import accounts_api, me_api
 from market.api.v1.agreements import agreements_api
+from market.api.v1.contracts import contracts_api
 from market.api.v1.destinations import destinations_api
+from market.api.v1.match_runs import match_runs_api
 from market.api.v1.offers import offers_api
 from market.api.v1.orders import orders_api
 from market.api.v1.parties import buyers_api, cooperatives_api
@@ -20,6 +22,8 @@ BLUEPRINTS = (
     orders_api,
     agreements_api,
     destinations_api,
+    match_runs_api,
+    contracts_api,
 )
 
 

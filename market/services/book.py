@@ -1,0 +1,129 @@
+"""Reading one product's open book into the matching core's plain values, in three queries."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from market.matching import AgreementTerms, Book, Offer, Order
+from market.matching.transport import freight_fen_per_tonne
+from market.models import Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
+from market.models.common import Grade, OfferStatus, OrderStatus, Product
+from market.places import find_origin
+
+GRADE_RANK = {grade: grade.rank for grade in Grade}
+GRADE_OF_RANK = {grade.rank: grade for grade in Grade}
+
+
+def load_book(session: Session, product: Product) -> Book:
+    """Open offers and orders of `product` with kg left, the agreements they call off, and freight."""
+    offer_remaining = SupplyOffer.quantity_kg - SupplyOffer.contracted_kg - SupplyOffer.withdrawn_kg
+    offer_rows = session.execute(
+        select(
+            SupplyOffer.id,
+            SupplyOffer.cooperative_id,
+            SupplyOffer.grade,
+            offer_remaining,
+            SupplyOffer.min_price_fen,
+            SupplyOffer.available_from,
+            SupplyOffer.available_until,
+            Cooperative.township,
+            Cooperative.township_zh,
+            Cooperative.latitude,
+            Cooperative.longitude,
+            Cooperative.poor_households,
+            Cooperative.member_households,
+        )
+        .join(Cooperative, Cooperative.id == SupplyOffer.cooperative_id)
+        .where(
+            SupplyOffer.product == product,
+            SupplyOffer.status.in_((OfferStatus.open, OfferStatus.partially_matched)),
+            offer_remaining > 0,
+        )
+        .order_by(SupplyOffer.id)
+    ).all()
+    order_remaining = DemandOrder.quantity_kg - DemandOrder.contracted_kg - DemandOrder.cancelled_kg
+    order_rows = session.execute(
+        select(
+            DemandOrder.id,
+            DemandOrder.buyer_id,
+            DemandOrder.min_grade,
+            order_remaining,
+            DemandOrder.max_price_fen,
+            DemandOrder.deliver_from,
+            DemandOrder.deliver_until,
+            DemandOrder.destination_latitude,
+            DemandOrder.destination_longitude,
+            DemandOrder.agreement_id,
+        )
+        .where(
+            DemandOrder.product == product,
+            DemandOrder.status.in_((OrderStatus.open, OrderStatus.partially_matched)),
+            order_remaining > 0,
+        )
+        .order_by(DemandOrder.id)
+    ).all()
+    agreement_ids = sorted({row.agreement_id for row in order_rows if row.agreement_id is not None})
+    agreements = (
+        session.execute(
+            select(
+                PurchaseAgreement.id,
+                PurchaseAgreement.cooperative_id,
+                PurchaseAgreement.price_fen,
+                PurchaseAgreement.called_off_kg - PurchaseAgreement.contracted_kg,
+            )
+            .where(PurchaseAgreement.id.in_(agreement_ids))
+            .order_by(PurchaseAgreement.id)
+        ).all()
+        if agreement_ids
+        else []
+    )
+
+    # A lot leaves from its township's collection point (or its cooperative, off the map).
+    origin_points: dict[object, tuple[float, float]] = {}
+    offer_origin_keys = []
+    for row in offer_rows:
+        place = find_origin(row.township, row.township_zh)
+        key = place.key if place else ("cooperative", row.cooperative_id)
+        origin_points.setdefault(key, (place.latitude, place.longitude) if place else (row.latitude, row.longitude))
+        offer_origin_keys.append(key)
+    origin_keys = sorted(origin_points, key=str)
+    origin_index = {key: index for index, key in enumerate(origin_keys)}
+    destination_points = sorted({(row.destination_latitude, row.destination_longitude) for row in order_rows})
+    destination_index = {point: index for index, point in enumerate(destination_points)}
+    freight = tuple(
+        tuple(freight_fen_per_tonne(product.value, origin_points[key], point) for point in destination_points)
+        for key in origin_keys
+    )
+
+    offers = tuple(
+        Offer(
+            id=row.id,
+            cooperative_id=row.cooperative_id,
+            grade=GRADE_RANK[row.grade],
+            kg=int(row[3]),
+            ask=row.min_price_fen,
+            start=row.available_from.toordinal(),
+            end=row.available_until.toordinal(),
+            origin=origin_index[key],
+            poor_households=row.poor_households,
+            member_households=row.member_households,
+        )
+        for row, key in zip(offer_rows, offer_origin_keys, strict=True)
+    )
+    orders = tuple(
+        Order(
+            id=row.id,
+            buyer_id=row.buyer_id,
+            min_grade=GRADE_RANK[row.min_grade],
+            kg=int(row[3]),
+            bid=row.max_price_fen,
+            start=row.deliver_from.toordinal(),
+            end=row.deliver_until.toordinal(),
+            destination=destination_index[(row.destination_latitude, row.destination_longitude)],
+            agreement_id=row.agreement_id,
+        )
+        for row in order_rows
+    )
+    terms = tuple(AgreementTerms(id=row[0], cooperative_id=row[1], price=row[2], kg=int(row[3])) for row in agreements)
+    return Book(offers=offers, orders=orders, freight=freight, agreements=terms)

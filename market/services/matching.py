@@ -1,0 +1,461 @@
+"""Match runs: snapshot the open book, solve it, propose contracts; an admin approves or rejects.
+
+A run moves queued -> running -> proposed -> approved | rejected, or -> failed. Its work
+is split by product; each product is solved and written in one transaction that first
+takes that product's row in `matching_lock`, so two runs never solve one product at once
+and the second sees the first one's reservations. Each step is safe to repeat: a product
+already written for a run (its `match_run_part`) is not solved again, and a run past a
+step ignores that step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
+from market.models import (
+    AuditEvent,
+    Contract,
+    DemandOrder,
+    MatchingLock,
+    MatchRun,
+    MatchRunPart,
+    PurchaseAgreement,
+    SupplyOffer,
+)
+from market.models.common import (
+    ContractStatus,
+    MatchRunStatus,
+    OfferStatus,
+    OrderStatus,
+    Product,
+    Role,
+    utcnow,
+)
+from market.models.match_run import MatchRunCreate
+from market.services.actors import Actor
+from market.services.audit import record_event, snapshot
+from market.services.book import GRADE_OF_RANK, load_book
+from market.services.errors import Conflict, NotFound
+from market.services.listing import PageRequest, fetch_page
+from market.services.match_report import build_report
+from market.units import value_fen, yuan_to_fen
+
+log = logging.getLogger(__name__)
+
+MATCHER = Actor.system("matching")
+
+
+def request_match_run(session: Session, *, actor: Actor, data: MatchRunCreate) -> MatchRun:
+    actor.require(Role.admin)
+    run = MatchRun(
+        product=data.product,
+        policy=data.policy,
+        parameters={"poverty_weight_fen": yuan_to_fen(data.poverty_weight_per_tonne)},
+        requested_by_id=actor.account_id,
+    )
+    session.add(run)
+    session.flush()
+    record_event(session, actor=actor, action="match_run.request", row=run)
+    return run
+
+
+def run_products(run: MatchRun) -> list[Product]:
+    return [run.product] if run.product is not None else list(Product)
+
+
+def _locked_run(session: Session, run_id: int) -> MatchRun:
+    run = session.execute(select(MatchRun).where(MatchRun.id == run_id).with_for_update()).scalars().first()
+    if run is None:
+        raise NotFound(f"match run {run_id} not found")
+    return run
+
+
+def begin_match_run(session: Session, *, run_id: int) -> list[Product] | None:
+    """Mark the run running and return the products it still has to solve; None once it is past running."""
+    run = _locked_run(session, run_id)
+    if run.status not in (MatchRunStatus.queued, MatchRunStatus.running):
+        return None
+    before = snapshot(run)
+    if run.status == MatchRunStatus.queued:
+        run.status = MatchRunStatus.running
+        run.started_at = utcnow()
+    run.attempts += 1
+    session.add(run)
+    session.flush()
+    record_event(session, actor=MATCHER, action="match_run.start", row=run, before=before)
+    done = set(session.execute(select(MatchRunPart.product).where(MatchRunPart.match_run_id == run_id)).scalars())
+    return [product for product in run_products(run) if product not in done]
+
+
+def _lock_product(session: Session, product: Product, run_id: int) -> None:
+    """Write this product's lock row first: held until commit, it queues other solves of the product."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(MatchingLock.__table__).values(
+        product=product.value, match_run_id=run_id, locked_at=utcnow()
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["product"],
+            set_={"match_run_id": statement.excluded.match_run_id, "locked_at": statement.excluded.locked_at},
+        )
+    )
+
+
+def solve_product(session: Session, *, run_id: int, product: Product) -> bool:
+    """Solve one product of a running run and write its proposed contracts. False if nothing was left to do."""
+    _lock_product(session, product, run_id)
+    run = session.execute(select(MatchRun).where(MatchRun.id == run_id)).scalars().first()
+    if run is None or run.status != MatchRunStatus.running:
+        return False
+    already = select(MatchRunPart.id).where(MatchRunPart.match_run_id == run_id, MatchRunPart.product == product)
+    if session.execute(already).first() is not None:
+        return False
+    book = load_book(session, product)
+    policy = Policy(pricing=Pricing(run.policy.value), poverty_weight=run.parameters.get("poverty_weight_fen", 0))
+    allocation = match(book, policy)
+    baseline = first_come_first_served(book, policy)
+    _write_contracts(session, run, product, book, allocation)
+    session.add(
+        MatchRunPart(match_run_id=run_id, product=product, summary=_summary(product, book, allocation, baseline))
+    )
+    session.flush()
+    log.info(
+        "match run %s: %s solved, %d contracts, %d kg", run_id, product.value, len(allocation.lines), allocation.kg
+    )
+    return True
+
+
+def _summary(product: Product, book: Book, allocation: Allocation, baseline: Allocation) -> dict[str, Any]:
+    """What the report needs of this product beyond its contracts; integers in kg and fen."""
+    orders = {order.id: order for order in book.orders}
+    return {
+        "offered_kg": sum(offer.kg for offer in book.offers),
+        "demanded_kg": sum(order.kg for order in book.orders),
+        "gains_kg_fen": allocation.gains,
+        "baseline": {
+            "kg": baseline.kg,
+            "gains_kg_fen": baseline.gains,
+            "value_fen": sum(value_fen(line.kg, line.price) for line in baseline.lines),
+        },
+        "unmatched": [
+            {
+                "order_id": order.id,
+                "buyer_id": order.buyer_id,
+                "agreement_id": order.agreement_id,
+                "kg": left,
+                "reason": reason.value,
+            }
+            for order, left, reason in unmatched_orders(book, allocation)
+            if order.id in orders
+        ],
+        "solver": [
+            {
+                "phase": "agreements" if stats.network == "agreements" else "open market",
+                "solver": stats.solver,
+                "network": stats.network,
+                "nodes": stats.nodes,
+                "arcs": stats.arcs,
+                "milliseconds": round(stats.seconds * 1000),
+            }
+            for stats in allocation.stats
+        ],
+    }
+
+
+def _write_contracts(session: Session, run: MatchRun, product: Product, book: Book, allocation: Allocation) -> None:
+    """Proposed contracts and the tonnage they reserve, in set-based statements."""
+    if not allocation.lines:
+        return
+    now = utcnow()
+    offers = {offer.id: offer for offer in book.offers}
+    orders = {order.id: order for order in book.orders}
+    rows = [
+        {
+            "match_run_id": run.id,
+            "offer_id": line.offer_id,
+            "order_id": line.order_id,
+            "agreement_id": line.agreement_id,
+            "cooperative_id": offers[line.offer_id].cooperative_id,
+            "buyer_id": orders[line.order_id].buyer_id,
+            "product": product,
+            "grade": GRADE_OF_RANK[offers[line.offer_id].grade],
+            "quantity_kg": line.kg,
+            "price_fen": line.price,
+            "value_fen": value_fen(line.kg, line.price),
+            "transport_fen": value_fen(line.kg, line.freight),
+            "shipped_kg": 0,
+            "accepted_kg": 0,
+            "status": ContractStatus.proposed,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for line in allocation.lines
+    ]
+    session.execute(insert(Contract), rows)
+    _reserve(session, rows, sign=+1)
+    written = (
+        session.execute(
+            select(Contract).where(Contract.match_run_id == run.id, Contract.product == product).order_by(Contract.id)
+        )
+        .scalars()
+        .all()
+    )
+    _audit_contracts(session, written, "contract.propose", before=None)
+
+
+def _by(rows: list[dict[str, Any]], key: str) -> dict[int, int]:
+    totals: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row[key] is not None:
+            totals[row[key]] += row["quantity_kg"]
+    return totals
+
+
+def _reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
+    """Add (sign +1) or release (sign -1) contracted kg on offers, orders and agreements, with their statuses.
+
+    Kg released from a lot that was withdrawn (or an order cancelled) in the meantime stays
+    withdrawn (cancelled); a cancelled call-off's kg go back to its agreement.
+    """
+    now = utcnow()
+    offer = SupplyOffer.__table__.c
+    order = DemandOrder.__table__.c
+    agreement = PurchaseAgreement.__table__.c
+    kg = bindparam("kg")
+    offers = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "offer_id").items())]
+    orders = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "order_id").items())]
+    agreements = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "agreement_id").items())]
+    offer_withdrawn = offer.status == OfferStatus.withdrawn.value
+    session.execute(
+        update(SupplyOffer.__table__)
+        .where(offer.id == bindparam("row_id"))
+        .values(
+            contracted_kg=offer.contracted_kg + kg,
+            withdrawn_kg=offer.withdrawn_kg + case((offer_withdrawn, -kg), else_=0),
+            status=case(
+                (offer_withdrawn, OfferStatus.withdrawn.value),
+                (offer.contracted_kg + kg == 0, OfferStatus.open.value),
+                (offer.quantity_kg - offer.contracted_kg - kg - offer.withdrawn_kg == 0, OfferStatus.matched.value),
+                else_=OfferStatus.partially_matched.value,
+            ),
+            updated_at=now,
+        ),
+        offers,
+    )
+    if agreements:
+        # Contracted before called-off: the agreement's CHECK holds contracted <= called off at every step.
+        session.execute(
+            update(PurchaseAgreement.__table__)
+            .where(agreement.id == bindparam("row_id"))
+            .values(contracted_kg=agreement.contracted_kg + kg, updated_at=now),
+            agreements,
+        )
+    order_cancelled = order.status == OrderStatus.cancelled.value
+    if sign < 0:
+        # Before the orders change: the kg a cancelled call-off releases return to its agreement.
+        released = defaultdict(int)
+        cancelled = set(
+            session.execute(
+                select(order.id).where(order.id.in_([o["row_id"] for o in orders]), order_cancelled)
+            ).scalars()
+        )
+        for row in rows:
+            if row["order_id"] in cancelled and row["agreement_id"] is not None:
+                released[row["agreement_id"]] += row["quantity_kg"]
+        if released:
+            session.execute(
+                update(PurchaseAgreement.__table__)
+                .where(agreement.id == bindparam("row_id"))
+                .values(called_off_kg=agreement.called_off_kg - bindparam("kg"), updated_at=now),
+                [{"row_id": row_id, "kg": total} for row_id, total in sorted(released.items())],
+            )
+    session.execute(
+        update(DemandOrder.__table__)
+        .where(order.id == bindparam("row_id"))
+        .values(
+            contracted_kg=order.contracted_kg + kg,
+            cancelled_kg=order.cancelled_kg + case((order_cancelled, -kg), else_=0),
+            status=case(
+                (order_cancelled, OrderStatus.cancelled.value),
+                (order.contracted_kg + kg == 0, OrderStatus.open.value),
+                (order.quantity_kg - order.contracted_kg - kg - order.cancelled_kg == 0, OrderStatus.matched.value),
+                else_=OrderStatus.partially_matched.value,
+            ),
+            updated_at=now,
+        ),
+        orders,
+    )
+
+
+def _audit_contracts(session: Session, contracts, action: str, before: str | None, actor: Actor = MATCHER) -> None:
+    """One audit event per contract, inserted in one statement."""
+    if not contracts:
+        return
+    now = utcnow()
+    events = []
+    for contract in contracts:
+        after = snapshot(contract)
+        events.append(
+            {
+                "occurred_at": now,
+                "account_id": actor.account_id,
+                "actor": actor.label,
+                "action": action,
+                "object_type": "contract",
+                "object_id": contract.id,
+                "before": None if before is None else after | {"status": before},
+                "after": after,
+            }
+        )
+    session.execute(insert(AuditEvent), events)
+
+
+def finish_match_run(session: Session, *, run_id: int, auto_approve: bool = False) -> MatchRun:
+    """Once every product is solved: write the report and propose the contracts for review."""
+    run = _locked_run(session, run_id)
+    if run.status != MatchRunStatus.running:
+        return run
+    parts = {
+        part.product: part
+        for part in session.execute(select(MatchRunPart).where(MatchRunPart.match_run_id == run_id)).scalars()
+    }
+    missing = [product for product in run_products(run) if product not in parts]
+    if missing:
+        raise Conflict(f"match run {run_id} has unsolved products: {', '.join(p.value for p in missing)}")
+    before = snapshot(run)
+    run.report = build_report(session, run, [parts[product] for product in run_products(run)])
+    run.status = MatchRunStatus.proposed
+    run.finished_at = utcnow()
+    session.add(run)
+    session.flush()
+    record_event(session, actor=MATCHER, action="match_run.propose", row=run, before=before)
+    if auto_approve:
+        approve_match_run(session, actor=Actor.system("auto-approve"), run_id=run_id)
+    return run
+
+
+def fail_match_run(session: Session, *, run_id: int, error: str) -> None:
+    """Give up on a run: release whatever it proposed, and say why."""
+    run = _locked_run(session, run_id)
+    if run.status not in (MatchRunStatus.queued, MatchRunStatus.running):
+        return
+    before = snapshot(run)
+    _release_proposed(session, run, MATCHER)
+    run.status = MatchRunStatus.failed
+    run.error = error[:2000]
+    run.finished_at = utcnow()
+    session.add(run)
+    session.flush()
+    record_event(session, actor=MATCHER, action="match_run.fail", row=run, before=before)
+
+
+def _proposed_contracts(session: Session, run_id: int) -> list[Contract]:
+    return list(
+        session.execute(
+            select(Contract)
+            .where(Contract.match_run_id == run_id, Contract.status == ContractStatus.proposed)
+            .order_by(Contract.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def _release_proposed(session: Session, run: MatchRun, actor: Actor) -> None:
+    contracts = _proposed_contracts(session, run.id)
+    if not contracts:
+        return
+    rows = [
+        {"offer_id": c.offer_id, "order_id": c.order_id, "agreement_id": c.agreement_id, "quantity_kg": c.quantity_kg}
+        for c in contracts
+    ]
+    _reserve(session, rows, sign=-1)
+    _set_contract_status(session, contracts, ContractStatus.cancelled, "contract.cancel", actor)
+
+
+def _set_contract_status(
+    session: Session, contracts: list[Contract], status: ContractStatus, action: str, actor: Actor
+) -> None:
+    now = utcnow()
+    ids = [contract.id for contract in contracts]
+    session.execute(
+        update(Contract.__table__).where(Contract.__table__.c.id.in_(ids)).values(status=status.value, updated_at=now)
+    )
+    changed = (
+        session.execute(
+            select(Contract).where(Contract.id.in_(ids)).order_by(Contract.id).execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    _audit_contracts(session, changed, action, before=ContractStatus.proposed.value, actor=actor)
+
+
+def approve_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:
+    """Confirm every contract the run proposed."""
+    actor.require(Role.admin)
+    run = _locked_run(session, run_id)
+    if run.status != MatchRunStatus.proposed:
+        raise Conflict(f"match run {run_id} is {run.status.value}: only a proposed run can be approved")
+    before = snapshot(run)
+    contracts = _proposed_contracts(session, run_id)
+    if contracts:
+        _set_contract_status(session, contracts, ContractStatus.confirmed, "contract.confirm", actor)
+    _decide(run, actor, MatchRunStatus.approved)
+    session.add(run)
+    session.flush()
+    record_event(session, actor=actor, action="match_run.approve", row=run, before=before)
+    return run
+
+
+def reject_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:
+    """Cancel every contract the run proposed and give their tonnes back to the market."""
+    actor.require(Role.admin)
+    run = _locked_run(session, run_id)
+    if run.status != MatchRunStatus.proposed:
+        raise Conflict(f"match run {run_id} is {run.status.value}: only a proposed run can be rejected")
+    before = snapshot(run)
+    _release_proposed(session, run, actor)
+    _decide(run, actor, MatchRunStatus.rejected)
+    session.add(run)
+    session.flush()
+    record_event(session, actor=actor, action="match_run.reject", row=run, before=before)
+    return run
+
+
+def _decide(run: MatchRun, actor: Actor, status: MatchRunStatus) -> None:
+    run.status = status
+    run.decided_at = utcnow()
+    run.decided_by_id = actor.account_id
+
+
+def list_match_runs(
+    session: Session,
+    *,
+    actor: Actor,
+    page: PageRequest,
+    status: MatchRunStatus | None = None,
+    product: Product | None = None,
+) -> tuple[list[MatchRun], int]:
+    actor.require(Role.admin)
+    statement = select(MatchRun)
+    if status is not None:
+        statement = statement.where(MatchRun.status == status)
+    if product is not None:
+        statement = statement.where(MatchRun.product == product)
+    return fetch_page(session, statement, page, MatchRun.id.desc())
+
+
+def get_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:
+    actor.require(Role.admin)
+    run = session.get(MatchRun, run_id)
+    if run is None:
+        raise NotFound(f"match run {run_id} not found")
+    return run

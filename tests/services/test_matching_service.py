@@ -1,0 +1,114 @@
+"""The match-run service steps: concurrency, repetition and failure."""
+
+import threading
+
+import pytest
+from sqlmodel import func, select
+
+from market.db import session_scope
+from market.jobs import run_match_in_process
+from market.models import Contract, MatchRun, SupplyOffer
+from market.models.common import MatchRunStatus, Product
+from market.models.match_run import MatchRunCreate
+from market.services import matching
+from market.services.actors import Actor
+from tests.api.helpers import offer_body, order_body
+
+OFFICE = Actor.system("test")
+
+
+@pytest.fixture
+def apple_book(client, world):
+    client.post("/api/v1/offers", json=offer_body(tonnes="100", min_price_per_tonne="5000"), headers=world.coop)
+    for headers in (world.buyer, world.other_buyer):
+        client.post("/api/v1/orders", json=order_body(tonnes="80", max_price_per_tonne="8000"), headers=headers)
+
+
+def _running_run(engine) -> int:
+    with session_scope(engine) as session:
+        run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate(product=Product.apple)).id
+    with session_scope(engine) as session:
+        assert matching.begin_match_run(session, run_id=run_id) == [Product.apple]
+    return run_id
+
+
+def test_two_runs_solving_one_product_at_once_never_promise_the_same_tonnes(engine, apple_book):
+    runs = [_running_run(engine), _running_run(engine)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def solve(run_id):
+        try:
+            barrier.wait(timeout=10)
+            with session_scope(engine) as session:
+                matching.solve_product(session, run_id=run_id, product=Product.apple)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=solve, args=(run_id,)) for run_id in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with session_scope(engine) as session:
+        offer = session.exec(select(SupplyOffer)).one()
+        per_run = {
+            run_id: int(kg)
+            for run_id, kg in session.exec(
+                select(Contract.match_run_id, func.sum(Contract.quantity_kg)).group_by(Contract.match_run_id)
+            ).all()
+        }
+    # One run took the 100 t, the other found none left: never 200 t promised.
+    assert sorted(per_run.values()) == [100_000]
+    assert offer.contracted_kg == 100_000 and offer.status.value == "matched"
+
+
+def test_repeating_a_step_changes_nothing(engine, apple_book):
+    run_id = _running_run(engine)
+    for _ in range(2):
+        with session_scope(engine) as session:
+            matching.solve_product(session, run_id=run_id, product=Product.apple)
+    with session_scope(engine) as session:
+        assert session.exec(select(func.sum(Contract.quantity_kg))).one() == 100_000
+        assert matching.begin_match_run(session, run_id=run_id) == []
+    for _ in range(2):
+        with session_scope(engine) as session:
+            matching.finish_match_run(session, run_id=run_id)
+    with session_scope(engine) as session:
+        assert matching.begin_match_run(session, run_id=run_id) is None
+        assert session.get(MatchRun, run_id).status == MatchRunStatus.proposed
+
+
+def test_a_run_that_fails_releases_what_it_proposed(engine, apple_book, monkeypatch):
+    with session_scope(engine) as session:
+        run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
+    real_solve = matching.solve_product
+
+    def solve_then_break(session, *, run_id, product):
+        if product == Product.egg:
+            raise RuntimeError("the solver ran out of patience")
+        return real_solve(session, run_id=run_id, product=product)
+
+    monkeypatch.setattr(matching, "solve_product", solve_then_break)
+    run_match_in_process(engine, run_id)
+    with session_scope(engine) as session:
+        run = session.get(MatchRun, run_id)
+        assert run.status == MatchRunStatus.failed and "out of patience" in run.error
+        offer = session.exec(select(SupplyOffer)).one()
+        assert offer.contracted_kg == 0 and offer.status.value == "open"
+        statuses = set(session.exec(select(Contract.status)).all())
+        assert {status.value for status in statuses} == {"cancelled"}
+
+
+def test_finishing_before_every_product_is_solved_is_refused(engine, apple_book):
+    with session_scope(engine) as session:
+        run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
+    with session_scope(engine) as session:
+        matching.begin_match_run(session, run_id=run_id)
+    with session_scope(engine) as session:
+        matching.solve_product(session, run_id=run_id, product=Product.apple)
+    from market.services.errors import Conflict
+
+    with pytest.raises(Conflict), session_scope(engine) as session:
+        matching.finish_match_run(session, run_id=run_id)
