@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from market import migrate
 from market.config import ConfigError, Settings, configure_logging, load_settings
 from market.db import check_connection, make_engine, session_scope
+from market.models.common import PricePolicy, Product
 
 DEMO_DATABASE = "market-demo.db"
 
@@ -159,7 +161,7 @@ def seed_command(synthetic: int | None, random_seed: int) -> None:
 )
 @_clean_errors
 def demo(database: Path) -> None:
-    """Build a fresh SQLite market, load the 2020 scenario and summarise it."""
+    """Build a fresh SQLite market, load the 2020 scenario, match it and summarise it."""
     from market.services.summary import market_summary
     from market.text import render_summary
     from seed.scenario import load_scenario
@@ -167,7 +169,7 @@ def demo(database: Path) -> None:
     for leftover in (database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
     database_url = f"sqlite:///{database.resolve()}"
-    # The summary is the output; one log line per seeded row would bury it.
+    # The tables are the output; one log line per seeded row would bury them.
     settings = _settings(database_url=database_url, redis_url="", log_level="WARNING")
     click.echo(f"Building a fresh market in {database} ...")
     migrate.upgrade(settings.database_url)
@@ -177,10 +179,104 @@ def demo(database: Path) -> None:
         summary = market_summary(session)
     click.echo(render_summary(summary))
     click.echo("")
+    click.echo("Matching the open book (one round, as the cooperation office would run it) ...")
+    click.echo("")
+    run_id = _match_round(engine, product=None, policy="midpoint", poverty_weight="0", approve=True)
+    _print_report(engine, run_id, as_json=False)
+    click.echo("")
+    click.echo("The office approved the run: its contracts are confirmed.")
+    click.echo("")
     click.echo("Explore it over HTTP:")
     click.echo(f"  DATABASE_URL={database_url} market create-admin office")
     click.echo(f"  DATABASE_URL={database_url} market serve")
     click.echo("  then open http://127.0.0.1:5000/api/docs")
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+def _match_round(engine, *, product: str | None, policy: str, poverty_weight: str, approve: bool) -> int:
+    """Request a run as the CLI and carry it out here, to the end."""
+    from market.jobs import run_match_in_process
+    from market.models.match_run import MatchRunCreate
+    from market.services.actors import Actor
+    from market.services.matching import approve_match_run, get_match_run, request_match_run
+
+    office = Actor.system("cli")
+    data = MatchRunCreate(product=product, policy=policy, poverty_weight_per_tonne=poverty_weight)
+    with session_scope(engine) as session:
+        run_id = request_match_run(session, actor=office, data=data).id
+    run_match_in_process(engine, run_id)
+    with session_scope(engine) as session:
+        run = get_match_run(session, actor=office, run_id=run_id)
+        if run.status.value == "failed":
+            raise ConfigError(f"match run {run_id} failed: {run.error}")
+    if approve:
+        with session_scope(engine) as session:
+            approve_match_run(session, actor=office, run_id=run_id)
+    return run_id
+
+
+def _print_report(engine, run_id: int, *, as_json: bool) -> None:
+    import json
+
+    from market.services.actors import Actor
+    from market.services.matching import get_match_run
+    from market.text import render_match_report
+
+    with session_scope(engine) as session:
+        run = get_match_run(session, actor=Actor.system("cli"), run_id=run_id)
+    if run.report is None:
+        raise ConfigError(
+            f"match run {run_id} has no report: it is {run.status.value}" + (f" ({run.error})" if run.error else "")
+        )
+    if as_json:
+        click.echo(json.dumps(run.report, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_match_report(run.id, run.status.value, run.report))
+
+
+@main.command("match")
+@click.option(
+    "--product",
+    type=click.Choice([p.value for p in Product]),
+    default=None,
+    help="One product (default: every product).",
+)
+@click.option("--policy", type=click.Choice([p.value for p in PricePolicy]), default="midpoint", show_default=True)
+@click.option(
+    "--poverty-weight",
+    default="0",
+    show_default=True,
+    metavar="YUAN",
+    help="Yuan per tonne added for cooperatives with registered poor households.",
+)
+@click.option("--approve", is_flag=True, help="Approve the run's contracts straight away.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, as the API gives it.")
+@_clean_errors
+def match_command(product: str | None, policy: str, poverty_weight: str, approve: bool, as_json: bool) -> None:
+    """Run one round of matching here and now, and print its report."""
+    engine = _ready_engine(_settings())
+    try:
+        run_id = _match_round(engine, product=product, policy=policy, poverty_weight=poverty_weight, approve=approve)
+    except ValidationError as exc:
+        raise ConfigError(f"--poverty-weight: {exc.errors()[0]['msg']}") from None
+    _print_report(engine, run_id, as_json=as_json)
+
+
+@main.command("report")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, as the API gives it.")
+@_clean_errors
+def report_command(run_id: int, as_json: bool) -> None:
+    """Print the report of match run RUN_ID."""
+    from market.services.errors import NotFound
+
+    engine = _ready_engine(_settings())
+    try:
+        _print_report(engine, run_id, as_json=as_json)
+    except NotFound as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # --- serve ---------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ PRODUCT_NAMES = {
 }
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric_from: int = 1) -> list[str]:
+def _table(
+    headers: list[str], rows: list[list[str]], numeric_from: int = 1, numeric_to: int | None = None
+) -> list[str]:
     """Columns padded to width (counting a CJK character as two), numbers right-aligned."""
     cells = [headers, *rows]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
@@ -26,7 +28,8 @@ def _table(headers: list[str], rows: list[list[str]], numeric_from: int = 1) -> 
         parts = []
         for column, (cell, width) in enumerate(zip(row, widths, strict=True)):
             pad = " " * (width - _width(cell))
-            parts.append(pad + cell if column >= numeric_from else cell + pad)
+            numeric = column >= numeric_from and (numeric_to is None or column < numeric_to)
+            parts.append(pad + cell if numeric else cell + pad)
         lines.append("  " + "  ".join(parts).rstrip())
         if index == 0:
             lines.append("  " + "  ".join("-" * width for width in widths))
@@ -67,9 +70,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"{summary['cooperatives']} cooperatives in Zhaoyang ({summary['poor_households']} registered poor"
         f" households 建档立卡户), {summary['buyers']} buyers in the east.",
         "",
-        *_book("Open supply 供货", summary["supply"], "at the cooperatives' asking prices"),
+        *_book("Open supply 供货", summary["supply"], "at the cooperatives' asking prices (farm gate)"),
         "",
-        *_book("Open demand 采购订单", summary["demand"], "at the buyers' limit prices"),
+        *_book("Open demand 采购订单", summary["demand"], "at the buyers' limit prices (delivered)"),
         "",
         "Purchase agreements 采购协议",
     ]
@@ -90,4 +93,171 @@ def render_summary(summary: dict[str, Any]) -> str:
         agreement_rows,
         numeric_from=2,
     )
+    return "\n".join(lines)
+
+
+def _t(tonnes: str) -> str:
+    return f"{Decimal(tonnes):,}"
+
+
+def _y(yuan: str | None) -> str:
+    return "-" if yuan is None else f"{Decimal(yuan):,}"
+
+
+def _pct(share: str | None) -> str:
+    return "-" if share is None else f"{(Decimal(share) * 100).quantize(Decimal('0.1'))}%"
+
+
+REASONS = {
+    "no_supply_of_grade": "no supply of that grade",
+    "windows_do_not_meet": "windows do not meet",
+    "price_gap": "price gap (ask + freight >= bid)",
+    "supply_exhausted": "supply exhausted",
+}
+
+
+def render_match_report(run_id: int, status: str, report: dict[str, Any]) -> str:
+    """The match report as tables, for the terminal."""
+    totals = report["totals"]
+    lines = [
+        f"Match run {run_id} ({status}), {report['pricing']} pricing, poverty weight "
+        f"{report['poverty_weight_per_tonne']} yuan/t",
+        f"Matched {_t(totals['tonnes'])} t of {_t(totals['demanded_tonnes'])} t demanded ({_pct(totals['fill_rate'])})"
+        f" in {totals['contracts']} contracts worth {_y(totals['value'])} yuan; gains from trade"
+        f" {_y(totals['gains_from_trade'])} yuan after {_y(totals['transport_cost'])} yuan of freight.",
+        "",
+        "By product",
+        *_table(
+            ["product", "offered t", "demanded t", "matched t", "fill", "value, yuan", "gains, yuan"],
+            [
+                [
+                    PRODUCT_NAMES[row["product"]],
+                    _t(row["offered_tonnes"]),
+                    _t(row["demanded_tonnes"]),
+                    _t(row["tonnes"]),
+                    _pct(row["fill_rate"]),
+                    _y(row["value"]),
+                    _y(row["gains_from_trade"]),
+                ]
+                for row in report["by_product"]
+            ],
+        ),
+    ]
+    if report["by_agreement"]:
+        lines += [
+            "",
+            "Purchase agreements 采购协议",
+            *_table(
+                ["buyer <- seller", "agreed t", "this run t", "contracted t", "fulfilled", "value, yuan"],
+                [
+                    [
+                        f"{row['buyer']} <- {row['cooperative']}",
+                        _t(row["agreement_tonnes"]),
+                        _t(row["tonnes"]),
+                        _t(row["contracted_tonnes"]),
+                        _pct(row["fulfilled_share"]),
+                        _y(row["value"]),
+                    ]
+                    for row in report["by_agreement"]
+                ],
+            ),
+        ]
+    comparison = report["comparison"]
+    optimum, baseline = comparison["optimum"], comparison["baseline"]
+    lines += [
+        "",
+        "Optimum vs first come, first served",
+        *_table(
+            ["", "tonnes", "fill", "value, yuan", "gains from trade, yuan"],
+            [
+                [
+                    "optimum",
+                    _t(optimum["tonnes"]),
+                    _pct(optimum["fill_rate"]),
+                    _y(optimum["value"]),
+                    _y(optimum["gains_from_trade"]),
+                ],
+                [
+                    "first come, first served",
+                    _t(baseline["tonnes"]),
+                    _pct(baseline["fill_rate"]),
+                    _y(baseline["value"]),
+                    _y(baseline["gains_from_trade"]),
+                ],
+            ],
+        ),
+        f"  Optimisation adds {_y(comparison['extra_gains_from_trade'])} yuan of gains from trade"
+        f" (first come, first served reaches {_pct(comparison['baseline_share_of_optimum'])} of the optimum).",
+        "",
+        "Cooperatives 合作社",
+        *_table(
+            ["cooperative", "township", "tonnes", "value, yuan", "poor households", "yuan per household"],
+            [
+                [
+                    row["name_zh"],
+                    row["township"],
+                    _t(row["tonnes"]),
+                    _y(row["value"]),
+                    str(row["registered_poor_households"]),
+                    _y(row["value_per_poor_household"]),
+                ]
+                for row in report["by_cooperative"]
+            ],
+            numeric_from=2,
+        ),
+        "",
+        "Buyers 采购方",
+        *_table(
+            ["buyer", "tonnes", "value, yuan"],
+            [[row["name_zh"], _t(row["tonnes"]), _y(row["value"])] for row in report["by_buyer"]],
+        ),
+    ]
+    poverty = report["poverty"]
+    lines += [
+        "",
+        f"带贫 The cooperatives receive {_y(poverty['revenue_to_cooperatives'])} yuan delivered and keep"
+        f" {_y(poverty['net_to_cooperatives'])} yuan after {_y(poverty['freight'])} yuan of freight;",
+        f"   those with registered poor households keep {_y(poverty['net_to_cooperatives_with_poor_households'])}"
+        f" yuan for {poverty['registered_poor_households']:,} households:"
+        f" {_y(poverty['net_per_poor_household'])} yuan per household.",
+    ]
+    unmatched = report["unmatched_orders"]
+    if unmatched:
+        lines += [
+            "",
+            f"Unmatched orders ({len(unmatched)})",
+            *_table(
+                ["order", "product", "tonnes unmatched", "reason"],
+                [
+                    [
+                        row["reference"] or f"#{row['order_id']}",
+                        PRODUCT_NAMES[row["product"]],
+                        _t(row["tonnes_unmatched"]),
+                        REASONS.get(row["reason"], row["reason"]),
+                    ]
+                    for row in unmatched
+                ],
+                numeric_from=2,
+                numeric_to=3,
+            ),
+        ]
+    lines += [
+        "",
+        "Solver",
+        *_table(
+            ["product", "phase", "network", "nodes", "arcs", "ms"],
+            [
+                [
+                    PRODUCT_NAMES[row["product"]],
+                    row["phase"],
+                    row["network"],
+                    str(row["nodes"]),
+                    str(row["arcs"]),
+                    str(row["milliseconds"]),
+                ]
+                for row in report["solver"]
+            ],
+            numeric_from=3,
+        ),
+    ]
     return "\n".join(lines)

@@ -1,10 +1,14 @@
 """A synthetic order book for load tests and demos at scale: `market seed --synthetic N`.
 
 `generate_book` adds N offers and N orders, with the cooperatives and buyers they need.
-The rows look like the 2020 season: cooperatives spread over Zhaoyang's twenty townships,
-buyers over the eastern destinations of `market.places`, five products at their own
-prices and lot sizes, weekly delivery windows, and bids spread around asks so that a good
-share of offer-order pairs can trade and the rest cannot.
+The rows look like the 2020 season: cooperatives spread over Zhaoyang's twenty townships
+(`market.places.ORIGINS`), buyers over the eastern destinations of `market.places`, five
+products at their own prices and lot sizes, and weekly delivery windows. Prices follow the
+matcher's rules: an offer's ask is a farm-gate price at its township, an order's bid a
+delivered price, which a buyer sets at the going farm-gate price plus the freight from
+Zhaoyang to its destination (`market.matching.transport`), give or take. So about half of the
+offer-order pairs that could trade (same product, grade good enough, windows meeting) are
+worth trading after freight, and the rest are not.
 
 It is deterministic for a random seed (`random.Random(random_seed)`; nothing depends on
 the database but ids and names) and fast: rows are plain dicts inserted with SQLAlchemy
@@ -18,14 +22,16 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
+from market.matching.transport import freight_fen_per_tonne
 from market.models import AuditEvent, Buyer, Cooperative, DemandOrder, SupplyOffer
 from market.models.common import Grade, OfferStatus, OrderStatus, Product, utcnow
-from market.places import DESTINATIONS, Place
+from market.places import DESTINATIONS, ORIGINS, Place
 
 CHUNK_SIZE = 5_000
 ACTION = "seed.synthetic"
@@ -36,44 +42,38 @@ SEASON_START = date(2020, 9, 7)  # a Monday
 SEASON_WEEKS = 30  # to the start of April 2021
 
 
-@dataclass(frozen=True)
-class Township:
-    name: str
-    name_zh: str
-    latitude: float
-    longitude: float
-    # What its cooperatives mostly produce: high plateau potatoes, valley pepper, apples around the basin.
-    specialties: tuple[Product, ...]
-
-
 A, V, E, P, S = Product.apple, Product.vegetable, Product.egg, Product.potato, Product.sichuan_pepper
 
-# Zhaoyang District's twenty townships and subdistricts, at approximate centres.
-TOWNSHIPS: tuple[Township, ...] = (
-    Township("Fenghuang", "凤凰街道", 27.335, 103.717, (V, E)),
-    Township("Longquan", "龙泉街道", 27.320, 103.700, (V, E)),
-    Township("Taiping", "太平街道", 27.375, 103.695, (A, V)),
-    Township("Shouwang", "守望乡", 27.310, 103.640, (A, V, E)),
-    Township("Jiupu", "旧圃镇", 27.285, 103.780, (V, A)),
-    Township("Yongfeng", "永丰镇", 27.345, 103.780, (A, V)),
-    Township("Beizha", "北闸镇", 27.420, 103.705, (A,)),
-    Township("Sayu", "洒渔镇", 27.433, 103.600, (A,)),
-    Township("Leju", "乐居镇", 27.490, 103.560, (A, P)),
-    Township("Sujiayuan", "苏家院镇", 27.255, 103.805, (A, V)),
-    Township("Xiaolongdong", "小龙洞乡", 27.215, 103.840, (P, E)),
-    Township("Buga", "布嘎乡", 27.255, 103.650, (P, V)),
-    Township("Dashanbao", "大山包镇", 27.395, 103.340, (P,)),
-    Township("Tianba", "田坝乡", 27.455, 103.470, (P, S)),
-    Township("Yanshan", "炎山镇", 27.575, 103.460, (S,)),
-    Township("Dazhaizi", "大寨子乡", 27.560, 103.590, (S, P)),
-    Township("Qinggangling", "青岗岭乡", 27.610, 103.680, (S, E)),
-    Township("Panhe", "盘河镇", 27.560, 103.760, (S, E)),
-    Township("Jing'an", "靖安镇", 27.480, 103.800, (V, A)),
-    Township("Sujia", "苏甲乡", 27.530, 103.850, (E, P)),
-)
+# What the cooperatives of each of Zhaoyang's townships (market.places.ORIGINS) mostly produce:
+# high plateau potatoes, valley pepper, apples around the basin.
+SPECIALTIES: dict[str, tuple[Product, ...]] = {
+    "fenghuang": (V, E),
+    "longquan": (V, E),
+    "taiping": (A, V),
+    "shouwang": (A, V, E),
+    "jiupu": (V, A),
+    "yongfeng": (A, V),
+    "beizha": (A,),
+    "sayu": (A,),
+    "leju": (A, P),
+    "sujiayuan": (A, V),
+    "xiaolongdong": (P, E),
+    "buga": (P, V),
+    "dashanbao": (P,),
+    "tianba": (P, S),
+    "yanshan": (S,),
+    "dazhaizi": (S, P),
+    "qinggangling": (S, E),
+    "panhe": (S, E),
+    "jingan": (V, A),
+    "sujia": (E, P),
+}
+TOWNSHIPS: tuple[Place, ...] = tuple(ORIGINS.values())
 
 # Kunming is in Yunnan itself; the east-west trade goes to the others.
 EASTERN_PLACES: tuple[Place, ...] = tuple(place for key, place in DESTINATIONS.items() if key != "kunming")
+# Where a buyer reckons freight from when it sets a delivered bid: the district seat.
+DISTRICT_SEAT: Place = ORIGINS["fenghuang"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ class ProductProfile:
     product: Product
     word: str
     word_zh: str
-    # Yuan per tonne for a first-grade lot of an average variety.
-    base_yuan: int
+    # Yuan per tonne for a first-grade lot of an average variety, at the farm gate.
+    farm_gate_yuan: int
     # (variety, weight, price factor)
     varieties: tuple[tuple[str, float, float], ...]
     brands: tuple[str | None, ...]
@@ -103,7 +103,7 @@ PROFILES: tuple[ProductProfile, ...] = (
         product=Product.apple,
         word="Apple",
         word_zh="苹果",
-        base_yuan=7_000,
+        farm_gate_yuan=5_300,
         varieties=(
             ("Red Fuji 红富士", 0.65, 1.0),
             ("Huashuo 华硕", 0.15, 0.95),
@@ -124,7 +124,7 @@ PROFILES: tuple[ProductProfile, ...] = (
         product=Product.vegetable,
         word="Vegetable",
         word_zh="蔬菜",
-        base_yuan=3_000,
+        farm_gate_yuan=1_750,
         varieties=(
             ("carrot 胡萝卜", 0.35, 0.85),
             ("Chinese cabbage 大白菜", 0.2, 0.75),
@@ -146,7 +146,7 @@ PROFILES: tuple[ProductProfile, ...] = (
         product=Product.potato,
         word="Potato",
         word_zh="马铃薯",
-        base_yuan=2_000,
+        farm_gate_yuan=1_050,
         varieties=(
             ("Qingshu No. 9 青薯9号", 0.5, 1.0),
             ("Hezuo 88 合作88", 0.3, 1.1),
@@ -166,7 +166,7 @@ PROFILES: tuple[ProductProfile, ...] = (
         product=Product.egg,
         word="Egg",
         word_zh="鸡蛋",
-        base_yuan=9_300,
+        farm_gate_yuan=7_400,
         varieties=(("free-range 土鸡蛋", 0.4, 1.1), ("layer 蛋鸡蛋", 0.6, 0.95)),
         brands=("昭福", None),
         median_kg=8_000,
@@ -182,7 +182,7 @@ PROFILES: tuple[ProductProfile, ...] = (
         product=Product.sichuan_pepper,
         word="Sichuan Pepper",
         word_zh="花椒",
-        base_yuan=72_000,
+        farm_gate_yuan=60_000,
         varieties=(("Dahongpao red 大红袍", 0.7, 1.05), ("green 青花椒", 0.3, 0.9)),
         brands=("红云", None, None),
         median_kg=1_500,
@@ -202,9 +202,11 @@ GRADE_FACTOR = {Grade.premium: 1.15, Grade.first: 1.0, Grade.second: 0.82}
 OFFER_GRADES = ((Grade.premium, Grade.first, Grade.second), (0.2, 0.5, 0.3))
 ORDER_GRADES = ((Grade.premium, Grade.first, Grade.second), (0.15, 0.5, 0.35))
 WINDOW_WEEKS = ((1, 2, 3, 4, 5, 6, 7, 8), (0.10, 0.20, 0.20, 0.17, 0.12, 0.09, 0.07, 0.05))
-# Asks scatter about the going price; bids sit a little above it, with a wider scatter.
+# Asks scatter about the going farm-gate price. Bids scatter, wider, about 8% above the going
+# price for the order's minimum grade plus freight from the district seat to the destination:
+# about half of the pairs that could trade are worth trading after freight.
 ASK_MU, ASK_SIGMA = 0.0, 0.07
-BID_MU, BID_SIGMA = 0.04, 0.10
+BID_MU, BID_SIGMA = 0.08, 0.10
 # Buyers ask for a little less than the cooperatives offer.
 ORDER_SIZE_FACTOR = 0.9
 
@@ -310,7 +312,7 @@ def _cooperative_rows(
     rows: list[tuple[dict[str, Any], tuple[Product, ...]]] = []
     for index in range(count):
         township = TOWNSHIPS[index % len(TOWNSHIPS)]
-        primary = rng.choice(township.specialties) if rng.random() < 0.75 else _pick_product(rng)
+        primary = rng.choice(SPECIALTIES[township.key]) if rng.random() < 0.75 else _pick_product(rng)
         products = (primary,)
         if rng.random() < 0.4:
             secondary = _pick_product(rng)
@@ -382,7 +384,7 @@ def _offer_row(rng: random.Random, by_product: dict[Product, list[int]], now: An
     variety, price_factor = _pick_variety(rng, profile)
     grade = rng.choices(*OFFER_GRADES)[0]
     available_from, available_until = _window(rng, profile)
-    ask_yuan = profile.base_yuan * price_factor * GRADE_FACTOR[grade]
+    ask_yuan = profile.farm_gate_yuan * price_factor * GRADE_FACTOR[grade]
     return {
         "cooperative_id": rng.choice(by_product[profile.product]),
         "reference": None,
@@ -409,6 +411,8 @@ def _order_row(rng: random.Random, buyer_ids: Sequence[int], buyer_places: Seque
     which = rng.randrange(len(buyer_ids))
     # Most deliver to the buyer's own city; some to a branch elsewhere in the east.
     place = buyer_places[which] if rng.random() < 0.8 else rng.choice(EASTERN_PLACES)
+    # Delivered: the going farm-gate price for the grade, and the freight to get it here.
+    bid_yuan = profile.farm_gate_yuan * GRADE_FACTOR[grade] + _freight_from_seat(profile.product, place.key) / 100
     return {
         "buyer_id": buyer_ids[which],
         "agreement_id": None,
@@ -418,7 +422,7 @@ def _order_row(rng: random.Random, buyer_ids: Sequence[int], buyer_places: Seque
         "quantity_kg": _kilograms(rng, profile, ORDER_SIZE_FACTOR),
         "contracted_kg": 0,
         "cancelled_kg": 0,
-        "max_price_fen": _price_fen(rng, profile.base_yuan * GRADE_FACTOR[grade], BID_MU, BID_SIGMA),
+        "max_price_fen": _price_fen(rng, bid_yuan, BID_MU, BID_SIGMA),
         "deliver_from": deliver_from,
         "deliver_until": deliver_until,
         "destination": place.name,
@@ -442,6 +446,14 @@ def _pick_product(rng: random.Random) -> Product:
 def _pick_variety(rng: random.Random, profile: ProductProfile) -> tuple[str, float]:
     variety, _, factor = rng.choices(profile.varieties, weights=[v[1] for v in profile.varieties])[0]
     return variety, factor
+
+
+@cache
+def _freight_from_seat(product: Product, destination: str) -> int:
+    """Fen per tonne from the district seat to a destination: what a buyer allows for freight."""
+    place = DESTINATIONS[destination]
+    seat = (DISTRICT_SEAT.latitude, DISTRICT_SEAT.longitude)
+    return freight_fen_per_tonne(product.value, seat, (place.latitude, place.longitude))
 
 
 def _price_fen(rng: random.Random, yuan: float, mu: float, sigma: float) -> int:

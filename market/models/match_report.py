@@ -55,6 +55,7 @@ class AgreementLine(Matched):
 
 class UnmatchedOrder(BaseModel):
     order_id: int
+    reference: str | None = Field(description="The buyer's own order number, if it gave one.")
     buyer_id: int
     agreement_id: int | None
     product: Product
@@ -84,10 +85,14 @@ class Comparison(BaseModel):
 
 
 class Poverty(BaseModel):
-    revenue_to_cooperatives: YuanOut
-    revenue_to_cooperatives_with_poor_households: YuanOut
+    """带贫: what the run brings the cooperatives, and the registered poor households among their members."""
+
+    revenue_to_cooperatives: YuanOut = Field(description="Contract value, delivered.")
+    freight: YuanOut = Field(description="Estimated freight the cooperatives pay out of it.")
+    net_to_cooperatives: YuanOut = Field(description="Revenue less freight: what reaches the cooperatives.")
+    net_to_cooperatives_with_poor_households: YuanOut
     registered_poor_households: int = Field(description="In the cooperatives that won contracts in this run.")
-    revenue_per_poor_household: YuanOut | None
+    net_per_poor_household: YuanOut | None
 
 
 class SolverLine(BaseModel):

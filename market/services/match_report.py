@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from market.models import Buyer, Contract, Cooperative, MatchRun, MatchRunPart, PurchaseAgreement
+from market.models import Buyer, Contract, Cooperative, DemandOrder, MatchRun, MatchRunPart, PurchaseAgreement
 from market.models.match_report import (
     AgreementLine,
     BuyerLine,
@@ -76,6 +76,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             Cooperative.township,
             Cooperative.poor_households,
             *sums,
+            func.sum(contracts.transport_fen),
         )
         .join(Contract, Contract.cooperative_id == Cooperative.id)
         .where(of_run)
@@ -105,9 +106,22 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
     gains = fen_from_kg_fen(sum(part.summary["gains_kg_fen"] for part in parts))
     baseline_kg = sum(part.summary["baseline"]["kg"] for part in parts)
     baseline_gains = fen_from_kg_fen(sum(part.summary["baseline"]["gains_kg_fen"] for part in parts))
+    transport = sum(int(t or 0) for _, _, _, t in by_product.values())
     with_poor = [row for row in cooperative_rows if row.poor_households > 0]
     poor_households = sum(row.poor_households for row in with_poor)
-    with_poor_value = sum(int(row[7]) for row in with_poor)
+    with_poor_net = sum(int(row[7]) - int(row[8]) for row in with_poor)
+    unmatched = [item for part in parts for item in part.summary["unmatched"]]
+    references = (
+        dict(
+            session.execute(
+                select(DemandOrder.id, DemandOrder.reference).where(
+                    DemandOrder.id.in_([item["order_id"] for item in unmatched])
+                )
+            ).all()
+        )
+        if unmatched
+        else {}
+    )
 
     report = MatchReport(
         products=[part.product for part in parts],
@@ -121,7 +135,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             demanded_tonnes=kg_to_tonnes(demanded_kg),
             fill_rate=share(matched_kg, demanded_kg),
             gains_from_trade=fen_to_yuan(gains),
-            transport_cost=fen_to_yuan(sum(int(t or 0) for _, _, _, t in by_product.values())),
+            transport_cost=fen_to_yuan(transport),
         ),
         by_product=product_lines,
         by_cooperative=[
@@ -166,9 +180,11 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
         ],
         poverty=Poverty(
             revenue_to_cooperatives=fen_to_yuan(value),
-            revenue_to_cooperatives_with_poor_households=fen_to_yuan(with_poor_value),
+            freight=fen_to_yuan(transport),
+            net_to_cooperatives=fen_to_yuan(value - transport),
+            net_to_cooperatives_with_poor_households=fen_to_yuan(with_poor_net),
             registered_poor_households=poor_households,
-            revenue_per_poor_household=_per(with_poor_value, poor_households),
+            net_per_poor_household=_per(with_poor_net, poor_households),
         ),
         comparison=Comparison(
             optimum=Outcome(
@@ -189,6 +205,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
         unmatched_orders=[
             UnmatchedOrder(
                 order_id=item["order_id"],
+                reference=references.get(item["order_id"]),
                 buyer_id=item["buyer_id"],
                 agreement_id=item["agreement_id"],
                 product=part.product,

@@ -1,4 +1,8 @@
-"""The synthetic book: realistic, deterministic for a seed, and repeatable without name clashes."""
+"""The synthetic book: realistic, deterministic for a seed, and repeatable without name clashes.
+
+Realistic includes the prices: asks at the farm gate, bids delivered, so whether a pair is
+worth trading depends on the freight between the cooperative's township and the destination.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ from market.config import load_settings
 from market.db import make_engine, session_scope
 from market.models import AuditEvent, Buyer, Cooperative, DemandOrder, SupplyOffer
 from market.models.common import Grade, OfferStatus, OrderStatus, Product
-from market.places import DESTINATIONS
+from market.places import DESTINATIONS, ORIGINS, find_origin
 from seed import synthetic
 from seed.scenario import load_scenario
 from seed.synthetic import generate_book
+from tests.seed.books import freight
 
 SIZE = 2000
 SEED = 7
@@ -112,6 +117,12 @@ def test_every_product_and_every_township(engine):
     assert len(townships) >= 20
     for cooperative in cooperatives:
         assert cooperative.county == "Zhaoyang District"
+        # Every cooperative is in one of the townships lots are reckoned to leave from.
+        township = find_origin(cooperative.township, cooperative.township_zh)
+        assert township is not None, cooperative.township
+        assert (cooperative.township, cooperative.township_zh) == (township.name, township.name_zh)
+        assert abs(cooperative.latitude - township.latitude) <= 0.02
+        assert abs(cooperative.longitude - township.longitude) <= 0.02
         assert 0 <= cooperative.poor_households <= cooperative.member_households
         assert LATITUDES[0] <= cooperative.latitude <= LATITUDES[1]
         assert LONGITUDES[0] <= cooperative.longitude <= LONGITUDES[1]
@@ -153,43 +164,76 @@ def test_rows_are_well_formed(engine):
         )
 
 
-def test_prices_are_product_specific(engine):
-    _generate(engine)
-    with session_scope(engine) as session:
-        medians = {}
-        for product in Product:
-            asks = select(SupplyOffer.min_price_fen).where(SupplyOffer.product == product)
-            prices = sorted(session.execute(asks).scalars())
-            medians[product] = prices[len(prices) // 2] // 100  # yuan per tonne
-    assert 5_000 <= medians[Product.apple] <= 9_000
-    assert 2_000 <= medians[Product.vegetable] <= 4_000
-    assert 1_500 <= medians[Product.potato] <= 2_600
-    assert 8_000 <= medians[Product.egg] <= 11_000
-    assert 55_000 <= medians[Product.sichuan_pepper] <= 90_000
+def test_townships_are_the_places_lots_leave_from():
+    assert synthetic.SPECIALTIES.keys() == ORIGINS.keys()
+    assert synthetic.TOWNSHIPS == tuple(ORIGINS.values())
+    for products in synthetic.SPECIALTIES.values():
+        assert products and set(products) <= set(Product)
 
 
-def test_a_good_share_of_pairs_can_trade_but_not_all(engine):
+def _medians(session, column, product_column) -> dict[Product, int]:
+    """Median price per product, in yuan per tonne."""
+    medians = {}
+    for product in Product:
+        prices = sorted(session.execute(select(column).where(product_column == product)).scalars())
+        medians[product] = prices[len(prices) // 2] // 100
+    return medians
+
+
+def test_prices_are_product_specific_asks_farm_gate_and_bids_delivered(engine):
     _generate(engine)
     with session_scope(engine) as session:
+        asks = _medians(session, SupplyOffer.min_price_fen, SupplyOffer.product)
+        bids = _medians(session, DemandOrder.max_price_fen, DemandOrder.product)
+    # At the farm gate, in Zhaoyang.
+    assert 4_500 <= asks[Product.apple] <= 6_000
+    assert 1_200 <= asks[Product.vegetable] <= 2_200
+    assert 800 <= asks[Product.potato] <= 1_300
+    assert 6_500 <= asks[Product.egg] <= 8_000
+    assert 50_000 <= asks[Product.sichuan_pepper] <= 70_000
+    # Delivered in the east: freight is 550 to 1,000 yuan a tonne, 1,100 to 1,900 cold-chain.
+    assert 6_000 <= bids[Product.apple] <= 8_500
+    assert 2_000 <= bids[Product.vegetable] <= 3_500
+    assert 1_500 <= bids[Product.potato] <= 2_400
+    assert 8_000 <= bids[Product.egg] <= 10_500
+    assert 55_000 <= bids[Product.sichuan_pepper] <= 80_000
+
+
+def test_about_half_of_the_pairs_that_could_trade_are_worth_it_after_freight(engine):
+    """Of the pairs that could trade (same product, grade good enough, windows meeting), 40-70% leave a surplus.
+
+    The surplus is the delivered bid less the farm-gate ask and the freight from the cooperative's
+    township to the order's destination: the rule the matcher trades by.
+    """
+    _generate(engine)
+    with session_scope(engine) as session:
+        cooperatives = {cooperative.id: cooperative for cooperative in session.execute(select(Cooperative)).scalars()}
         offers = session.execute(select(SupplyOffer)).scalars().all()
         orders = session.execute(select(DemandOrder).order_by(DemandOrder.id).limit(300)).scalars().all()
     by_product: dict[Product, list[SupplyOffer]] = {}
     for offer in offers:
         by_product.setdefault(offer.product, []).append(offer)
-    pairs = priced = feasible = 0
+    pairs = compatible = worth = without_freight = 0
     for order in orders:
+        freight_from: dict[int, int] = {}  # per cooperative, to this order's destination
         for offer in by_product[order.product]:
             pairs += 1
-            if order.max_price_fen >= offer.min_price_fen:
-                priced += 1
-                if (
-                    offer.grade.satisfies(order.min_grade)
-                    and offer.available_from <= order.deliver_until
-                    and order.deliver_from <= offer.available_until
-                ):
-                    feasible += 1
-    assert 0.3 < priced / pairs < 0.8
-    assert 0.03 < feasible / pairs < priced / pairs
+            if not (
+                offer.grade.satisfies(order.min_grade)
+                and offer.available_from <= order.deliver_until
+                and order.deliver_from <= offer.available_until
+            ):
+                continue
+            compatible += 1
+            if offer.cooperative_id not in freight_from:
+                cooperative = cooperatives[offer.cooperative_id]
+                freight_from[offer.cooperative_id] = freight(offer.product, cooperative, order)
+            worth += order.max_price_fen - offer.min_price_fen - freight_from[offer.cooperative_id] > 0
+            without_freight += order.max_price_fen > offer.min_price_fen
+    assert 0.03 < compatible / pairs < 0.5
+    assert 0.4 < worth / compatible < 0.7
+    # Bids are delivered prices: were freight free, most compatible pairs would trade.
+    assert without_freight / compatible > 0.8
 
 
 def test_supply_exceeds_demand_a_little(engine):

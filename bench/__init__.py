@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.<name>`; each prints what it measured, side by side, in one run."""
