@@ -60,3 +60,6 @@ def test_the_api_tour_runs(tmp_path):
     assert '"tonnes":"120.5"' in out.replace(" ", "")
     assert '"max_price_per_tonne"' not in out
     assert '"field":"tonnes"' in out.replace(" ", "")
+    assert "approved" in out.splitlines()
+    assert '"status":"confirmed"' in out.replace(" ", "")
+    assert "By product" in out
