@@ -67,6 +67,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend": settings.redis_url,
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
         "broker_connection_retry_on_startup": True,
+        # A web request that queues a task while Redis is down should hear so in seconds, not minutes.
+        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        "result_backend_transport_options": {
+            "retry_policy": {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+        },
         # JSON only: tasks take ids and plain values, and nothing is unpickled from the network.
         "task_serializer": "json",
         "result_serializer": "json",

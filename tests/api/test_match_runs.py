@@ -231,3 +231,15 @@ def test_pricing_policy_sets_contract_prices(client, world):
     contract = client.get(f"/api/v1/contracts?match_run_id={run['id']}", headers=world.admin).json["data"][0]
     assert contract["price_per_tonne"] == "8000.00" and contract["value"] == "80000.00"
     assert run["policy"] == "bid" and run["report"]["pricing"] == "bid"
+
+
+def test_a_run_that_cannot_be_queued_is_failed_and_reported(settings, world, client):
+    """With the broker down, the request gets a 503 and the run does not stay queued for ever."""
+    from market.app import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    response = app.test_client().post("/api/v1/match-runs", json={}, headers=world.admin)
+    assert response.status_code == 503 and response.content_type == "application/problem+json"
+    runs = client.get("/api/v1/match-runs", headers=world.admin).json["data"]
+    assert [run["status"] for run in runs] == ["failed"]
+    assert runs[0]["error"].startswith("could not be queued")

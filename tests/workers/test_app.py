@@ -62,3 +62,18 @@ def test_only_json_crosses_the_wire(celery_app):
     conf = celery_app.conf
     assert (conf.task_serializer, conf.result_serializer) == ("json", "json")
     assert list(conf.accept_content) == list(conf.result_accept_content) == ["json"]
+
+
+def test_beat_schedules_a_run_per_product_only_when_asked():
+    from datetime import timedelta
+
+    from market.config import load_settings
+    from market.models.common import Product
+    from workers import make_celery
+
+    default = make_celery(load_settings(redis_url="redis://127.0.0.1:6379/15"))
+    assert not any(entry["task"] == "matching.scheduled_run" for entry in default.conf.beat_schedule.values())
+    every_quarter_hour = make_celery(load_settings(redis_url="redis://127.0.0.1:6379/15", match_interval_minutes=15))
+    entries = [e for e in every_quarter_hour.conf.beat_schedule.values() if e["task"] == "matching.scheduled_run"]
+    assert sorted(entry["args"][0] for entry in entries) == sorted(product.value for product in Product)
+    assert {entry["schedule"] for entry in entries} == {timedelta(minutes=15)}

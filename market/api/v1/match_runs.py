@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, page_of, respond
+from market.api.problems import problem
 from market.api.serialize import match_run_out
 from market.models.common import MatchRunStatus, Page, Product, Role
 from market.models.match_run import MatchRunCreate, MatchRunPublic
 from market.services import matching
+
+log = logging.getLogger(__name__)
 
 match_runs_api = v1_blueprint(
     "match_runs",
@@ -30,7 +35,14 @@ def request_match_run(body: MatchRunCreate):
     """Queue a match run; a worker (or this process, without Redis) solves it and proposes contracts."""
     run = matching.request_match_run(db(), actor=current_actor(), data=body)
     response = respond(match_run_out(run), 202)
-    current_app.extensions["market.jobs"].submit_match_run(run.id)
+    try:
+        current_app.extensions["market.jobs"].submit_match_run(run.id)
+    except Exception as exc:  # the broker is down: say so, and do not leave the run queued for ever
+        log.error("match run %s could not be queued: %s", run.id, exc)
+        matching.fail_match_run(db(), run_id=run.id, error=f"could not be queued: {type(exc).__name__}")
+        db().commit()
+        return problem(503, "Service unavailable", f"match run {run.id} could not be queued; request it again",
+                       headers={"Retry-After": "30"})
     return response
 
 

@@ -1,62 +1,111 @@
 """Match runs on a real Celery worker process, through real Redis, against the test database."""
 
+import json
 import time
+import urllib.error
+import urllib.request
 
 from sqlmodel import func, select
 
-from market.app import create_app
-from market.config import load_settings
 from market.db import session_scope
 from market.models import AuditEvent, Contract, MatchRunPart
 from market.models.common import Product
 from market.models.match_run import MatchRunCreate
 from market.services import matching
 from market.services.actors import Actor
-from tests.api.helpers import offer_body, order_body
+from tests.api.helpers import agreement_body, offer_body, order_body
 from tests.api.test_match_runs import _book
 from tests.conftest import World
+from tests.workers.processes import free_port, running, venv_env, wait_for
 
 
-def _celery_app(database_url: str, worker) -> object:
-    settings = load_settings(
-        database_url=database_url,
-        redis_url=worker.client.conf.broker_url,
-        celery_queue=worker.queue,
-        secret_key="test",
-    )
-    return create_app(settings)
+class Http:
+    """A little JSON client for a real server."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def __call__(self, method: str, path: str, headers: dict[str, str], body: dict | None = None) -> tuple[int, dict]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
 
 
-def _wait(client, headers, run_id, worker, timeout=90):
-    deadline = time.monotonic() + timeout
-    while True:
-        run = client.get(f"/api/v1/match-runs/{run_id}", headers=headers).json
-        if run["status"] not in ("queued", "running"):
-            return run
-        assert worker.process.poll() is None, "the worker died"
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']} after {timeout}s"
-        time.sleep(0.1)
-
-
-def test_the_api_enqueues_and_a_real_worker_proposes(database_url, start_worker, world: World, client):
+def test_over_http_the_api_enqueues_and_a_real_worker_proposes(database_url, start_worker, world: World, tmp_path):
     worker = start_worker()
-    lot, eggs, agreement, call_off, market, too_cheap = _book(client, world)
-    app = _celery_app(database_url, worker)
-    api = app.test_client()
+    port = free_port()
+    env = venv_env(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": worker.client.conf.broker_url,
+            "CELERY_QUEUE": worker.queue,
+            "SECRET_KEY": "test",
+        }
+    )
+    log = tmp_path / "serve.log"
+    with running(["market", "serve", "--port", str(port), "--workers", "2"], env=env, log=log) as server:
+        http = Http(f"http://127.0.0.1:{port}")
 
-    response = api.post("/api/v1/match-runs", json={}, headers=world.admin)
-    assert response.status_code == 202 and response.json["status"] == "queued"
-    run = _wait(api, world.admin, response.json["id"], worker)
-    assert run["status"] == "proposed", run
-    assert run["report"]["totals"]["tonnes"] == "100"
-    assert sorted(run["report"]["products"]) == sorted(p.value for p in Product)
+        def healthy():
+            try:
+                return http("GET", "/healthz", {})[1]
+            except OSError:
+                return None
 
-    assert api.post(f"/api/v1/match-runs/{run['id']}/approve", headers=world.admin).json["status"] == "approved"
-    contracts = api.get("/api/v1/contracts", headers=world.coop).json
-    assert contracts["count"] == 2 and {c["status"] for c in contracts["data"]} == {"confirmed"}
-    assert api.get(f"/api/v1/agreements/{agreement['id']}", headers=world.buyer).json["tonnes_contracted"] == "60"
-    # The worker, not this process, did the solving.
+        health = wait_for(healthy, process=server, log=log, what="market serve")
+        assert health["broker"] == {"ok": True, "detail": "ok", "mode": "celery"}
+
+        assert (
+            http("POST", "/api/v1/offers", world.coop, offer_body(tonnes="100", min_price_per_tonne="5000"))[0] == 201
+        )
+        status, agreement = http(
+            "POST",
+            "/api/v1/agreements",
+            world.admin,
+            agreement_body(world.buyer_id, world.coop_id, tonnes="60", price_per_tonne="7800"),
+        )
+        assert status == 201
+        status, call_off = http(
+            "POST",
+            "/api/v1/orders",
+            world.buyer,
+            order_body(tonnes="60", max_price_per_tonne="7800", agreement_id=agreement["id"]),
+        )
+        assert status == 201
+        assert (
+            http("POST", "/api/v1/orders", world.other_buyer, order_body(tonnes="70", max_price_per_tonne="8000"))[0]
+            == 201
+        )
+
+        status, run = http("POST", "/api/v1/match-runs", world.admin, {})
+        assert status == 202 and run["status"] == "queued"
+
+        def settled():
+            current = http("GET", f"/api/v1/match-runs/{run['id']}", world.admin)[1]
+            return current if current["status"] not in ("queued", "running") else None
+
+        run = wait_for(settled, process=worker.process, log=worker.log, what="the match run", timeout=90)
+        assert run["status"] == "proposed", run
+        assert run["report"]["totals"]["tonnes"] == "100"
+        assert run["report"]["by_agreement"][0]["fulfilled_share"] == "1.0000"
+
+        status, approved = http("POST", f"/api/v1/match-runs/{run['id']}/approve", world.admin, {})
+        assert status == 200 and approved["status"] == "approved"
+        status, contracts = http("GET", "/api/v1/contracts", world.coop)
+        assert status == 200 and contracts["count"] == 2
+        assert {contract["status"] for contract in contracts["data"]} == {"confirmed"}
+        status, mine = http("GET", "/api/v1/contracts", world.buyer)
+        assert [contract["order_id"] for contract in mine["data"]] == [call_off["id"]]
+        assert mine["data"][0]["price_per_tonne"] == "7800.00"
+    # The worker, not the web server, did the solving.
     assert "matching.solve_product" in worker.log.read_text()
+    assert "matching.solve_product" not in log.read_text()
 
 
 def test_a_run_delivered_twice_makes_one_set_of_contracts(database_url, start_worker, world: World, client, engine):
