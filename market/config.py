@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1024 * 1024
     # The Celery queue the web app sends to and workers take from.
     celery_queue: str = "celery"
+    # A contract is fulfilled when the accepted tonnes come within this many percent of the
+    # contracted tonnes; no more than that many percent over may be shipped.
+    delivery_tolerance_percent: int = 5
     # Beat starts a match run per product this often (0: never; runs are then requested by admins).
     match_interval_minutes: int = 0
     # Approve what a run proposes without an admin's review (for scheduled runs; off by default).
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
             # psycopg 3 is the driver we install; plain postgresql:// would ask for psycopg2.
             value = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @field_validator("delivery_tolerance_percent")
+    @classmethod
+    def _tolerance(cls, value: int) -> int:
+        if not 0 <= value <= 50:
+            raise ValueError("must be a whole number of percent from 0 to 50")
         return value
 
     @field_validator("match_interval_minutes")

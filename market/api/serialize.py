@@ -6,18 +6,30 @@ receives an offer's minimum price, a cooperative never an order's maximum.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from market.models import Account, Buyer, Contract, Cooperative, DemandOrder, MatchRun, PurchaseAgreement, SupplyOffer
+from market.models import (
+    Account,
+    Buyer,
+    Contract,
+    Cooperative,
+    Delivery,
+    DemandOrder,
+    MatchRun,
+    PurchaseAgreement,
+    SupplyOffer,
+)
 from market.models.account import AccountPublic
 from market.models.agreement import AgreementPublic
 from market.models.common import Role, as_utc
-from market.models.contract import ContractPublic
+from market.models.contract import ContractPublic, DeliveryPublic
 from market.models.match_run import MatchRunPublic
 from market.models.offer import HIDDEN_FROM_BUYERS, OfferPublic, Origin
 from market.models.order import HIDDEN_FROM_COOPERATIVES, Destination, OrderPublic
 from market.models.parties import BuyerPublic, CooperativePublic
 from market.services.actors import Actor
+from market.services.agreements import progress
 from market.units import fen_to_yuan, kg_to_tonnes
 
 
@@ -102,7 +114,8 @@ def order_out(order: DemandOrder, viewer: Actor) -> dict[str, Any]:
     return public.model_dump(mode="json", exclude=set(hidden))
 
 
-def agreement_out(agreement: PurchaseAgreement) -> dict[str, Any]:
+def agreement_out(agreement: PurchaseAgreement, today: date) -> dict[str, Any]:
+    pace = progress(agreement, today)
     return AgreementPublic(
         id=agreement.id,
         reference=agreement.reference,
@@ -117,6 +130,10 @@ def agreement_out(agreement: PurchaseAgreement) -> dict[str, Any]:
         tonnes_contracted=kg_to_tonnes(agreement.contracted_kg),
         tonnes_delivered=kg_to_tonnes(agreement.delivered_kg),
         tonnes_remaining=kg_to_tonnes(agreement.remaining_kg),
+        revenue=fen_to_yuan(agreement.earned_fen),
+        fulfilled_share=str(pace.fulfilled_share),
+        days_left=pace.days_left,
+        behind_pace=pace.behind_pace,
         **_times(agreement),
     ).model_dump(mode="json")
 
@@ -136,7 +153,13 @@ def contract_out(contract: Contract) -> dict[str, Any]:
         price_per_tonne=fen_to_yuan(contract.price_fen),
         value=fen_to_yuan(contract.value_fen),
         transport_cost=fen_to_yuan(contract.transport_fen),
+        deliver_from=contract.deliver_from,
+        deliver_until=contract.deliver_until,
+        tonnes_shipped=kg_to_tonnes(contract.shipped_kg),
+        tonnes_accepted=kg_to_tonnes(contract.accepted_kg),
+        revenue_earned=fen_to_yuan(contract.earned_fen),
         status=contract.status,
+        close_reason=contract.close_reason,
         **_times(contract),
     ).model_dump(mode="json")
 
@@ -159,3 +182,23 @@ def match_run_out(run: MatchRun, *, with_report: bool = True) -> dict[str, Any]:
         report=run.report if with_report else None,
     )
     return data.model_dump(mode="json", exclude=set() if with_report else {"report"})
+
+
+def delivery_out(delivery: Delivery) -> dict[str, Any]:
+    def tonnes(kg: int | None) -> str | None:
+        return None if kg is None else kg_to_tonnes(kg)
+
+    return DeliveryPublic(
+        id=delivery.id,
+        contract_id=delivery.contract_id,
+        tonnes_shipped=kg_to_tonnes(delivery.shipped_kg),
+        shipped_on=delivery.shipped_on,
+        ticket=delivery.ticket,
+        tonnes_accepted=tonnes(delivery.accepted_kg),
+        tonnes_rejected=tonnes(delivery.rejected_kg),
+        reason=delivery.reject_reason,
+        revenue=None if delivery.revenue_fen is None else fen_to_yuan(delivery.revenue_fen),
+        status=delivery.status,
+        created_at=as_utc(delivery.created_at),
+        accepted_at=delivery.accepted_at and as_utc(delivery.accepted_at),
+    ).model_dump(mode="json")

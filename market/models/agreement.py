@@ -39,7 +39,7 @@ class PurchaseAgreement(SQLModel, table=True):
         # cover no more than was called off.
         CheckConstraint("called_off_kg >= 0 AND called_off_kg <= quantity_kg", name="called_off"),
         CheckConstraint("contracted_kg >= 0 AND contracted_kg <= called_off_kg", name="contracted"),
-        CheckConstraint("delivered_kg >= 0", name="delivered"),
+        CheckConstraint("delivered_kg >= 0 AND earned_fen >= 0", name="delivered"),
         UniqueConstraint("reference"),
     )
 
@@ -56,6 +56,8 @@ class PurchaseAgreement(SQLModel, table=True):
     called_off_kg: int = Field(default=0, sa_type=Kilograms)
     contracted_kg: int = Field(default=0, sa_type=Kilograms)
     delivered_kg: int = Field(default=0, sa_type=Kilograms)
+    # Revenue earned on the agreement's accepted deliveries.
+    earned_fen: int = Field(default=0, sa_type=Fen, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
 
@@ -98,5 +100,11 @@ class AgreementPublic(BaseModel):
     tonnes_contracted: TonnesOut
     tonnes_delivered: TonnesOut
     tonnes_remaining: TonnesOut = PydanticField(description="Tonnes that may still be called off.")
+    revenue: YuanOut = PydanticField(description="Earned on accepted deliveries.")
+    fulfilled_share: str = PydanticField(description="tonnes_delivered / tonnes, four decimals.", examples=["0.4500"])
+    days_left: int = PydanticField(description="Days until valid_until (0 once it has passed).")
+    behind_pace: bool = PydanticField(
+        description="Delivered share trails the share of the validity period already gone by more than 10 points."
+    )
     created_at: datetime
     updated_at: datetime

@@ -7,6 +7,8 @@ the schema does not need reshaping when they arrive.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
@@ -20,7 +22,9 @@ from market.models.common import (
     Grade,
     Kilograms,
     Product,
+    RequestModel,
     Timestamp,
+    TonnesIn,
     TonnesOut,
     YuanOut,
     enum_type,
@@ -32,7 +36,7 @@ class Contract(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("quantity_kg > 0", name="quantity_positive"),
         CheckConstraint("price_fen > 0", name="price_positive"),
-        CheckConstraint("value_fen >= 0 AND transport_fen >= 0", name="money_non_negative"),
+        CheckConstraint("value_fen >= 0 AND transport_fen >= 0 AND earned_fen >= 0", name="money_non_negative"),
         CheckConstraint("shipped_kg >= 0 AND accepted_kg >= 0 AND accepted_kg <= shipped_kg", name="delivered"),
         # A run writes each pair once, however often its task is delivered.
         UniqueConstraint("match_run_id", "offer_id", "order_id"),
@@ -55,8 +59,13 @@ class Contract(SQLModel, table=True):
     value_fen: int = Field(sa_type=Fen)
     # Estimated freight for the whole contract, in fen.
     transport_fen: int = Field(default=0, sa_type=Fen)
+    # When the goods should move: where the offer's and the order's windows meet.
+    deliver_from: date | None = None
+    deliver_until: date | None = None
     shipped_kg: int = Field(default=0, sa_type=Kilograms)
     accepted_kg: int = Field(default=0, sa_type=Kilograms)
+    # Revenue earned so far: the sum of each accepted delivery's kg x price, rounded per delivery.
+    earned_fen: int = Field(default=0, sa_type=Fen, sa_column_kwargs={"server_default": "0"})
     status: ContractStatus = Field(default=ContractStatus.proposed, sa_type=enum_type(ContractStatus))
     close_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
@@ -82,6 +91,8 @@ class Delivery(SQLModel, table=True):
     accepted_kg: int | None = Field(default=None, sa_type=Kilograms)
     rejected_kg: int | None = Field(default=None, sa_type=Kilograms)
     reject_reason: str | None = Field(default=None, max_length=500)
+    # accepted kg x the contract's price, rounded to the fen, once the buyer has accepted.
+    revenue_fen: int | None = Field(default=None, sa_type=Fen)
     status: DeliveryStatus = Field(default=DeliveryStatus.shipped, sa_type=enum_type(DeliveryStatus))
     recorded_by_id: int | None = Field(default=None, foreign_key="account.id")
     accepted_by_id: int | None = Field(default=None, foreign_key="account.id")
@@ -103,6 +114,60 @@ class ContractPublic(BaseModel):
     price_per_tonne: YuanOut = PydanticField(description="Delivered price the buyer pays the cooperative.")
     value: YuanOut = PydanticField(description="tonnes x price_per_tonne, rounded to the fen.")
     transport_cost: YuanOut = PydanticField(description="Estimated freight for the whole contract.")
+    deliver_from: date | None
+    deliver_until: date | None
+    tonnes_shipped: TonnesOut
+    tonnes_accepted: TonnesOut
+    revenue_earned: YuanOut = PydanticField(description="Sum over accepted deliveries of tonnes x price.")
     status: ContractStatus
+    close_reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+TonnesOrNoneIn = Annotated[
+    Decimal,
+    PydanticField(
+        ge=0,
+        le=100_000,
+        decimal_places=3,
+        allow_inf_nan=False,
+        description="Tonnes as a decimal string, to the kilogram; zero allowed.",
+        examples=["19.84"],
+    ),
+]
+
+
+class DeliveryCreate(RequestModel):
+    tonnes: TonnesIn = PydanticField(description="Tonnes shipped, as on the weighbridge ticket.")
+    shipped_on: date
+    ticket: str | None = PydanticField(default=None, min_length=1, max_length=64, description="Weighbridge ticket.")
+
+
+class DeliveryAccept(RequestModel):
+    accepted_tonnes: TonnesOrNoneIn
+    rejected_tonnes: TonnesOrNoneIn | None = PydanticField(
+        default=None, description="Defaults to what was shipped and not accepted."
+    )
+    reason: str | None = PydanticField(
+        default=None, min_length=1, max_length=500, description="Required when anything is rejected."
+    )
+
+
+class ContractClose(RequestModel):
+    reason: str = PydanticField(min_length=1, max_length=500, examples=["Hail damaged the rest of the lot."])
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    contract_id: int
+    tonnes_shipped: TonnesOut
+    shipped_on: date
+    ticket: str | None
+    tonnes_accepted: TonnesOut | None
+    tonnes_rejected: TonnesOut | None
+    reason: str | None
+    revenue: YuanOut | None = PydanticField(description="Accepted tonnes x the contract's price, once accepted.")
+    status: DeliveryStatus
+    created_at: datetime
+    accepted_at: datetime | None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
 from sqlmodel import Session, select
 
 from market.models import Buyer, Cooperative, PurchaseAgreement
@@ -64,3 +68,27 @@ def get_agreement(session: Session, *, actor: Actor, agreement_id: int) -> Purch
     if agreement is None:
         raise NotFound(f"agreement {agreement_id} not found")
     return agreement
+
+
+# How far the delivered share may trail the share of the season gone before an agreement is behind.
+PACE_MARGIN = Decimal("0.10")
+
+
+@dataclass(frozen=True)
+class Progress:
+    fulfilled_share: Decimal
+    days_left: int
+    behind_pace: bool
+
+
+def progress(agreement: PurchaseAgreement, today: date) -> Progress:
+    """How far along an agreement is on `today`, and whether deliveries keep pace with the calendar."""
+    delivered = Decimal(agreement.delivered_kg) / agreement.quantity_kg
+    season = (agreement.valid_until - agreement.valid_from).days + 1
+    elapsed = min(max((today - agreement.valid_from).days + 1, 0), season)
+    expected = Decimal(elapsed) / season
+    return Progress(
+        fulfilled_share=delivered.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
+        days_left=max((agreement.valid_until - today).days, 0),
+        behind_pace=delivered < expected - PACE_MARGIN,
+    )

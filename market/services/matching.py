@@ -11,10 +11,10 @@ step ignores that step.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -23,18 +23,13 @@ from market.matching import Allocation, Book, Policy, Pricing, first_come_first_
 from market.models import (
     AuditEvent,
     Contract,
-    DemandOrder,
     MatchingLock,
     MatchRun,
     MatchRunPart,
-    PurchaseAgreement,
-    SupplyOffer,
 )
 from market.models.common import (
     ContractStatus,
     MatchRunStatus,
-    OfferStatus,
-    OrderStatus,
     Product,
     Role,
     utcnow,
@@ -46,6 +41,7 @@ from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.services.match_report import build_report
+from market.services.reservations import reserve
 from market.units import value_fen, yuan_to_fen
 
 log = logging.getLogger(__name__)
@@ -188,6 +184,8 @@ def _write_contracts(session: Session, run: MatchRun, product: Product, book: Bo
             "product": product,
             "grade": GRADE_OF_RANK[offers[line.offer_id].grade],
             "quantity_kg": line.kg,
+            "deliver_from": date.fromordinal(max(offers[line.offer_id].start, orders[line.order_id].start)),
+            "deliver_until": date.fromordinal(min(offers[line.offer_id].end, orders[line.order_id].end)),
             "price_fen": line.price,
             "value_fen": value_fen(line.kg, line.price),
             "transport_fen": value_fen(line.kg, line.freight),
@@ -200,7 +198,7 @@ def _write_contracts(session: Session, run: MatchRun, product: Product, book: Bo
         for line in allocation.lines
     ]
     session.execute(insert(Contract), rows)
-    _reserve(session, rows, sign=+1)
+    reserve(session, rows, sign=+1)
     written = (
         session.execute(
             select(Contract).where(Contract.match_run_id == run.id, Contract.product == product).order_by(Contract.id)
@@ -209,90 +207,6 @@ def _write_contracts(session: Session, run: MatchRun, product: Product, book: Bo
         .all()
     )
     _audit_contracts(session, written, "contract.propose", before=None)
-
-
-def _by(rows: list[dict[str, Any]], key: str) -> dict[int, int]:
-    totals: dict[int, int] = defaultdict(int)
-    for row in rows:
-        if row[key] is not None:
-            totals[row[key]] += row["quantity_kg"]
-    return totals
-
-
-def _reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
-    """Add (sign +1) or release (sign -1) contracted kg on offers, orders and agreements, with their statuses.
-
-    Kg released from a lot that was withdrawn (or an order cancelled) in the meantime stays
-    withdrawn (cancelled); a cancelled call-off's kg go back to its agreement.
-    """
-    now = utcnow()
-    offer = SupplyOffer.__table__.c
-    order = DemandOrder.__table__.c
-    agreement = PurchaseAgreement.__table__.c
-    kg = bindparam("kg")
-    offers = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "offer_id").items())]
-    orders = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "order_id").items())]
-    agreements = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "agreement_id").items())]
-    offer_withdrawn = offer.status == OfferStatus.withdrawn.value
-    session.execute(
-        update(SupplyOffer.__table__)
-        .where(offer.id == bindparam("row_id"))
-        .values(
-            contracted_kg=offer.contracted_kg + kg,
-            withdrawn_kg=offer.withdrawn_kg + case((offer_withdrawn, -kg), else_=0),
-            status=case(
-                (offer_withdrawn, OfferStatus.withdrawn.value),
-                (offer.contracted_kg + kg == 0, OfferStatus.open.value),
-                (offer.quantity_kg - offer.contracted_kg - kg - offer.withdrawn_kg == 0, OfferStatus.matched.value),
-                else_=OfferStatus.partially_matched.value,
-            ),
-            updated_at=now,
-        ),
-        offers,
-    )
-    if agreements:
-        # Contracted before called-off: the agreement's CHECK holds contracted <= called off at every step.
-        session.execute(
-            update(PurchaseAgreement.__table__)
-            .where(agreement.id == bindparam("row_id"))
-            .values(contracted_kg=agreement.contracted_kg + kg, updated_at=now),
-            agreements,
-        )
-    order_cancelled = order.status == OrderStatus.cancelled.value
-    if sign < 0:
-        # Before the orders change: the kg a cancelled call-off releases return to its agreement.
-        released = defaultdict(int)
-        cancelled = set(
-            session.execute(
-                select(order.id).where(order.id.in_([o["row_id"] for o in orders]), order_cancelled)
-            ).scalars()
-        )
-        for row in rows:
-            if row["order_id"] in cancelled and row["agreement_id"] is not None:
-                released[row["agreement_id"]] += row["quantity_kg"]
-        if released:
-            session.execute(
-                update(PurchaseAgreement.__table__)
-                .where(agreement.id == bindparam("row_id"))
-                .values(called_off_kg=agreement.called_off_kg - bindparam("kg"), updated_at=now),
-                [{"row_id": row_id, "kg": total} for row_id, total in sorted(released.items())],
-            )
-    session.execute(
-        update(DemandOrder.__table__)
-        .where(order.id == bindparam("row_id"))
-        .values(
-            contracted_kg=order.contracted_kg + kg,
-            cancelled_kg=order.cancelled_kg + case((order_cancelled, -kg), else_=0),
-            status=case(
-                (order_cancelled, OrderStatus.cancelled.value),
-                (order.contracted_kg + kg == 0, OrderStatus.open.value),
-                (order.quantity_kg - order.contracted_kg - kg - order.cancelled_kg == 0, OrderStatus.matched.value),
-                else_=OrderStatus.partially_matched.value,
-            ),
-            updated_at=now,
-        ),
-        orders,
-    )
 
 
 def _audit_contracts(session: Session, contracts, action: str, before: str | None, actor: Actor = MATCHER) -> None:
@@ -376,7 +290,7 @@ def _release_proposed(session: Session, run: MatchRun, actor: Actor) -> None:
         {"offer_id": c.offer_id, "order_id": c.order_id, "agreement_id": c.agreement_id, "quantity_kg": c.quantity_kg}
         for c in contracts
     ]
-    _reserve(session, rows, sign=-1)
+    reserve(session, rows, sign=-1)
     _set_contract_status(session, contracts, ContractStatus.cancelled, "contract.cancel", actor)
 
 

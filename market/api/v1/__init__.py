@@ -7,6 +7,7 @@ from flask_openapi3 import OpenAPI
 from market.api.v1.accounts import accounts_api, me_api
 from market.api.v1.agreements import agreements_api
 from market.api.v1.contracts import contracts_api
+from market.api.v1.deliveries import deliveries_api
 from market.api.v1.destinations import destinations_api
 from market.api.v1.match_runs import match_runs_api
 from market.api.v1.offers import offers_api
@@ -24,6 +25,7 @@ BLUEPRINTS = (
     destinations_api,
     match_runs_api,
     contracts_api,
+    deliveries_api,
 )
 
 

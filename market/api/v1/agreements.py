@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond
 from market.api.serialize import agreement_out
@@ -27,7 +29,7 @@ class AgreementQuery(PageQuery):
 def create_agreement(body: AgreementCreate):
     """Record a purchase agreement brokered by the office."""
     agreement = agreements.create_agreement(db(), actor=current_actor(), data=body)
-    return respond(agreement_out(agreement), 201)
+    return respond(agreement_out(agreement, date.today()), 201)
 
 
 @agreements_api.get("", responses={200: Page[AgreementPublic]})
@@ -35,11 +37,13 @@ def create_agreement(body: AgreementCreate):
 def list_agreements(query: AgreementQuery):
     """Admins: every agreement. Parties: their own, with progress."""
     rows, count = agreements.list_agreements(db(), actor=current_actor(), page=query.page(), product=query.product)
-    return respond(page_of([agreement_out(row) for row in rows], count))
+    return respond(page_of([agreement_out(row, date.today()) for row in rows], count))
 
 
 @agreements_api.get("/<int:id>", responses={200: AgreementPublic})
 @allow(Role.admin, Role.cooperative, Role.buyer)
 def get_agreement(path: IdPath):
     """One agreement with its progress."""
-    return respond(agreement_out(agreements.get_agreement(db(), actor=current_actor(), agreement_id=path.id)))
+    return respond(
+        agreement_out(agreements.get_agreement(db(), actor=current_actor(), agreement_id=path.id), date.today())
+    )

@@ -41,8 +41,12 @@ def request_match_run(body: MatchRunCreate):
         log.error("match run %s could not be queued: %s", run.id, exc)
         matching.fail_match_run(db(), run_id=run.id, error=f"could not be queued: {type(exc).__name__}")
         db().commit()
-        return problem(503, "Service unavailable", f"match run {run.id} could not be queued; request it again",
-                       headers={"Retry-After": "30"})
+        return problem(
+            503,
+            "Service unavailable",
+            f"match run {run.id} could not be queued; request it again",
+            headers={"Retry-After": "30"},
+        )
     return response
 
 
