@@ -18,6 +18,7 @@ from market.config import Settings, get_settings
 from market.db import check_connection, make_engine
 from market.jobs import Jobs
 from market.models.common import Problem
+from market.models.report import PovertyPublic, SummaryPublic
 
 API_DESCRIPTION = """\
 Procurement matching for east-west agricultural trade: cooperatives of Zhaoyang (Yunnan)
@@ -65,5 +66,10 @@ def create_app(settings: Settings | None = None, *, check_database: bool = False
     register_v1(app)
     app.register_blueprint(health)
     app.register_blueprint(docs)
-    app.components_schemas["Problem"] = Schema(**Problem.model_json_schema())
+    # Referenced by hand-written response entries (problems, file downloads), so registered by hand.
+    for model in (Problem, SummaryPublic, PovertyPublic):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        for name, definition in schema.pop("$defs", {}).items():
+            app.components_schemas[name] = Schema(**definition)
+        app.components_schemas[model.__name__] = Schema(**schema)
     return app

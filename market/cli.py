@@ -186,6 +186,10 @@ def demo(database: Path) -> None:
     click.echo("")
     click.echo("The office approved the run: its contracts are confirmed.")
     click.echo("")
+    click.echo("The season's deliveries are shipped and accepted at the weighbridge ...")
+    click.echo("")
+    click.echo(_season_ledger(engine, settings))
+    click.echo("")
     click.echo("Explore it over HTTP:")
     click.echo(f"  DATABASE_URL={database_url} market create-admin office")
     click.echo(f"  DATABASE_URL={database_url} market serve")
@@ -215,6 +219,39 @@ def _match_round(engine, *, product: str | None, policy: str, poverty_weight: st
         with session_scope(engine) as session:
             approve_match_run(session, actor=office, run_id=run_id)
     return run_id
+
+
+def _season_ledger(engine, settings: Settings) -> str:
+    """Ship and accept every confirmed contract, then the reports the office sends upward."""
+    from datetime import date
+
+    from sqlmodel import select
+
+    from market.api.serialize import agreement_out
+    from market.models import PurchaseAgreement
+    from market.models.report import FiguresPublic, PovertyRow
+    from market.services import reports
+    from market.services.actors import Actor
+    from market.text import render_ledger
+    from seed.deliveries import deliver_contracts
+
+    office = Actor.system("cli")
+    today = date.today()
+    with session_scope(engine) as session:
+        deliver_contracts(session, tolerance_percent=settings.delivery_tolerance_percent, today=today)
+    with session_scope(engine) as session:
+        by_product = reports.summary(session, actor=office, group_by=reports.GroupBy.product)
+        towns, total = reports.poverty(session, actor=office)
+        agreements = session.exec(select(PurchaseAgreement).order_by(PurchaseAgreement.id)).all()
+        summary = {
+            "rows": [{"key": row.key, **FiguresPublic.values(row.figures)} for row in by_product.rows],
+            "totals": FiguresPublic.values(by_product.totals),
+        }
+        poverty = {
+            "rows": [PovertyRow.of(town).model_dump() for town in towns],
+            "totals": PovertyRow.of(total).model_dump(),
+        }
+        return render_ledger(summary, poverty, [agreement_out(row, today) for row in agreements])
 
 
 def _print_report(engine, run_id: int, *, as_json: bool) -> None:

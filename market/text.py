@@ -261,3 +261,61 @@ def render_match_report(run_id: int, status: str, report: dict[str, Any]) -> str
         ),
     ]
     return "\n".join(lines)
+
+
+def render_ledger(by_product: dict[str, Any], poverty: dict[str, Any], agreements: list[dict[str, Any]]) -> str:
+    """After deliveries: the summary report by product, agreements' fulfilment and 带贫 by township."""
+    totals = by_product["totals"]
+    lines = [
+        f"Delivered {_t(totals['tonnes_delivered'])} t of {_t(totals['tonnes_contracted'])} t contracted;"
+        f" revenue earned {_y(totals['revenue_earned'])} yuan of {_y(totals['revenue_contracted'])} contracted.",
+        *_table(
+            ["product", "offered t", "contracted t", "delivered t", "contracted, yuan", "earned, yuan"],
+            [
+                [
+                    PRODUCT_NAMES[row["key"]],
+                    _t(row["tonnes_offered"]),
+                    _t(row["tonnes_contracted"]),
+                    _t(row["tonnes_delivered"]),
+                    _y(row["revenue_contracted"]),
+                    _y(row["revenue_earned"]),
+                ]
+                for row in by_product["rows"]
+            ],
+        ),
+        "",
+        "Purchase agreements 采购协议",
+        *_table(
+            ["reference", "agreed t", "delivered t", "fulfilled", "revenue, yuan", "days left", "pace"],
+            [
+                [
+                    row["reference"] or f"#{row['id']}",
+                    _t(row["tonnes"]),
+                    _t(row["tonnes_delivered"]),
+                    _pct(row["fulfilled_share"]),
+                    _y(row["revenue"]),
+                    str(row["days_left"]),
+                    "behind" if row["behind_pace"] else "on pace",
+                ]
+                for row in agreements
+            ],
+            numeric_from=1,
+            numeric_to=6,
+        ),
+        "",
+        "带贫 Revenue earned by township",
+        *_table(
+            ["township", "cooperatives", "poor households", "earned, yuan", "per poor household, yuan"],
+            [
+                [
+                    f"{row['township_zh'] or ''} {row['township']}".strip(),
+                    str(row["cooperatives"]),
+                    f"{row['registered_poor_households']:,}",
+                    _y(row["revenue_earned"]),
+                    _y(row["revenue_per_poor_household"]),
+                ]
+                for row in [*poverty["rows"], poverty["totals"]]
+            ],
+        ),
+    ]
+    return "\n".join(lines)

@@ -64,7 +64,7 @@ class Contract(SQLModel, table=True):
     deliver_until: date | None = None
     shipped_kg: int = Field(default=0, sa_type=Kilograms)
     accepted_kg: int = Field(default=0, sa_type=Kilograms)
-    # Revenue earned so far: the sum of each accepted delivery's kg x price, rounded per delivery.
+    # Revenue earned so far: accepted kg x price, rounded to the fen on the running total.
     earned_fen: int = Field(default=0, sa_type=Fen, sa_column_kwargs={"server_default": "0"})
     status: ContractStatus = Field(default=ContractStatus.proposed, sa_type=enum_type(ContractStatus))
     close_reason: str | None = Field(default=None, max_length=500)
@@ -91,7 +91,7 @@ class Delivery(SQLModel, table=True):
     accepted_kg: int | None = Field(default=None, sa_type=Kilograms)
     rejected_kg: int | None = Field(default=None, sa_type=Kilograms)
     reject_reason: str | None = Field(default=None, max_length=500)
-    # accepted kg x the contract's price, rounded to the fen, once the buyer has accepted.
+    # What this delivery added to its contract's earned revenue, once the buyer has accepted.
     revenue_fen: int | None = Field(default=None, sa_type=Fen)
     status: DeliveryStatus = Field(default=DeliveryStatus.shipped, sa_type=enum_type(DeliveryStatus))
     recorded_by_id: int | None = Field(default=None, foreign_key="account.id")

@@ -112,7 +112,8 @@ def accept_delivery(
         raise Invalid.field("reason", "say why tonnes were rejected")
 
     before_delivery, before_contract = snapshot(delivery), snapshot(contract)
-    revenue = value_fen(accepted, contract.price_fen)
+    # Rounded on the running total, not per delivery: a contract delivered in full earns exactly its value.
+    revenue = value_fen(contract.accepted_kg + accepted, contract.price_fen) - contract.earned_fen
     delivery.accepted_kg, delivery.rejected_kg, delivery.reject_reason = accepted, rejected, data.reason
     delivery.revenue_fen = revenue
     delivery.status = DeliveryStatus.accepted

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -135,8 +136,18 @@ def test_demo_builds_a_fresh_market_and_summarises_it(runner, tmp_path):
     tonnes = int(demand_total.split(": ")[1].split(" t")[0].replace(",", ""))
     assert tonnes >= 10_000
 
+    # The season delivered: the article's scale, and the three apple agreements at 100%.
+    ledger = out[out.index("The season's deliveries") :]
+    delivered = next(line for line in ledger.splitlines() if line.startswith("Delivered"))
+    tonnes, earned = delivered.split()[1], delivered.split("revenue earned ")[1].split()[0]
+    assert int(tonnes.replace(",", "")) >= 10_000
+    assert 100_000_000 <= Decimal(earned.replace(",", "")) <= 140_000_000
+    agreement_rows = [line for line in ledger.splitlines() if line.strip().startswith("ZY-2020-")]
+    assert len(agreement_rows) == 4 and all("100.0%" in line for line in agreement_rows)
+    assert "带贫 Revenue earned by township" in ledger
+
     # The match round: the article's three apple agreements come out as contracts, in full.
-    report = out[out.index("Matching the open book") :]
+    report = out[out.index("Matching the open book") : out.index("The season's deliveries")]
     fulfilled = [line for line in report.splitlines() if "<-" in line and "seller" not in line]
     assert len(fulfilled) == 4 and all("100.0%" in line for line in fulfilled)
     assert [line.split()[-5] for line in fulfilled[:3]] == ["3,000", "2,000", "2,000"]

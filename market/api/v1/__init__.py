@@ -13,6 +13,7 @@ from market.api.v1.match_runs import match_runs_api
 from market.api.v1.offers import offers_api
 from market.api.v1.orders import orders_api
 from market.api.v1.parties import buyers_api, cooperatives_api
+from market.api.v1.reports import reports_api
 
 BLUEPRINTS = (
     cooperatives_api,
@@ -26,6 +27,7 @@ BLUEPRINTS = (
     match_runs_api,
     contracts_api,
     deliveries_api,
+    reports_api,
 )
 
 

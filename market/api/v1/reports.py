@@ -1,0 +1,165 @@
+"""/api/v1/reports: tonnage and revenue, grouped, as JSON, CSV or XLSX; and the poverty-alleviation figures."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from flask import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from market.api.blueprints import v1_blueprint
+from market.api.http import allow, current_actor, db, respond
+from market.exports import Column, Sheet, to_csv, to_xlsx
+from market.models.common import Role
+from market.models.report import FiguresPublic, PovertyPublic, PovertyRow, SummaryPublic, SummaryRow
+from market.services import reports
+from market.services.errors import Invalid
+from market.services.reports import GroupBy
+
+reports_api = v1_blueprint(
+    "reports",
+    "/reports",
+    "Reports",
+    "Offered, contracted and delivered tonnes and revenue. Cooperatives see their own, buyers theirs, admins all.",
+)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class PeriodQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    date_from: date | None = Field(default=None, alias="from", description="First day counted (inclusive).")
+    date_to: date | None = Field(default=None, alias="to", description="Last day counted (inclusive).")
+    format: Format = Format.json
+
+    def checked(self) -> PeriodQuery:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise Invalid.field("to", "must not be before from")
+        return self
+
+
+class SummaryQuery(PeriodQuery):
+    group_by: GroupBy = GroupBy.product
+
+
+def _file_responses(schema: str) -> dict:
+    return {
+        200: {
+            "description": "The report: JSON, or a file when format=csv or format=xlsx.",
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+
+GROUP_COLUMNS = {
+    GroupBy.product: Column("产品", "Product"),
+    GroupBy.cooperative: Column("合作社", "Cooperative"),
+    GroupBy.buyer: Column("采购方", "Buyer"),
+    GroupBy.agreement: Column("采购协议", "Agreement"),
+    GroupBy.township: Column("乡镇", "Township"),
+    GroupBy.month: Column("月份", "Month"),
+}
+FIGURE_COLUMNS = [
+    Column("供货吨数", "Tonnes offered", "tonnes"),
+    Column("合同吨数", "Tonnes contracted", "tonnes"),
+    Column("交付吨数", "Tonnes delivered", "tonnes"),
+    Column("合同金额(元)", "Revenue contracted (yuan)", "yuan"),
+    Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
+]
+FIGURE_KEYS = ["tonnes_offered", "tonnes_contracted", "tonnes_delivered", "revenue_contracted", "revenue_earned"]
+
+
+def _download(sheet: Sheet, fmt: Format, stem: str) -> Response:
+    if fmt == Format.csv:
+        body, mimetype, suffix = to_csv(sheet), "text/csv", "csv"
+    else:
+        body, mimetype, suffix = to_xlsx(sheet), XLSX, "xlsx"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{suffix}"'
+    return response
+
+
+def _period(query: PeriodQuery) -> str:
+    return f"{query.date_from or 'start'}_{query.date_to or 'end'}"
+
+
+@reports_api.get("/summary", responses=_file_responses("SummaryPublic"))
+@allow(Role.admin, Role.cooperative, Role.buyer)
+def summary_report(query: SummaryQuery):
+    """Offered, contracted and delivered tonnes with revenue contracted and earned, by group_by."""
+    query.checked()
+    result = reports.summary(
+        db(), actor=current_actor(), group_by=query.group_by, date_from=query.date_from, date_to=query.date_to
+    )
+    rows = [
+        SummaryRow(key=row.key, name=row.name, name_zh=row.name_zh, **FiguresPublic.values(row.figures))
+        for row in result.rows
+    ]
+    if query.format == Format.json:
+        body = SummaryPublic(
+            group_by=result.group_by.value,
+            date_from=result.date_from,
+            date_to=result.date_to,
+            rows=rows,
+            totals=FiguresPublic(**FiguresPublic.values(result.totals)),
+        )
+        return respond(body)
+    label = GROUP_COLUMNS[query.group_by]
+    sheet = Sheet(
+        title=f"{label.zh} {label.en}",
+        columns=[label, Column("名称", "Name"), *FIGURE_COLUMNS],
+        rows=[[row.key, row.name_zh or row.name, *(getattr(row, key) for key in FIGURE_KEYS)] for row in rows]
+        + [["合计 Total", None, *FiguresPublic.values(result.totals).values()]],
+    )
+    return _download(sheet, query.format, f"market-summary-{query.group_by.value}-{_period(query)}")
+
+
+@reports_api.get("/poverty", responses=_file_responses("PovertyPublic"))
+@allow(Role.admin, Role.cooperative, Role.buyer)
+def poverty_report(query: PeriodQuery):
+    """带贫: revenue earned per township, the part reaching cooperatives with registered poor households,
+    and that part per registered poor household."""
+    query.checked()
+    towns, total = reports.poverty(db(), actor=current_actor(), date_from=query.date_from, date_to=query.date_to)
+    rows = [PovertyRow.of(town) for town in towns]
+    if query.format == Format.json:
+        return respond(
+            PovertyPublic(date_from=query.date_from, date_to=query.date_to, rows=rows, totals=PovertyRow.of(total))
+        )
+    sheet = Sheet(
+        title="带贫 Poverty alleviation",
+        columns=[
+            Column("乡镇", "Township"),
+            Column("乡镇(中文)", "Township (Chinese)"),
+            Column("合作社数", "Cooperatives", "count"),
+            Column("建档立卡户", "Registered poor households", "count"),
+            Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
+            Column("带贫合作社收入(元)", "Revenue to cooperatives with poor households (yuan)", "yuan"),
+            Column("户均收入(元)", "Revenue per poor household (yuan)", "yuan"),
+        ],
+        rows=[
+            [
+                row.township,
+                row.township_zh,
+                row.cooperatives,
+                row.registered_poor_households,
+                row.revenue_earned,
+                row.revenue_to_cooperatives_with_poor_households,
+                row.revenue_per_poor_household,
+            ]
+            for row in [*rows, PovertyRow.of(total)]
+        ],
+    )
+    return _download(sheet, query.format, f"market-poverty-{_period(query)}")
