@@ -63,3 +63,5 @@ def test_the_api_tour_runs(tmp_path):
     assert "approved" in out.splitlines()
     assert '"status":"confirmed"' in out.replace(" ", "")
     assert "By product" in out
+    assert '"tonnes_accepted":"19.8"' in out.replace(" ", "")
+    assert (tmp_path / "by-township.csv").read_bytes().startswith("\ufeff乡镇 Township".encode())
