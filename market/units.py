@@ -48,3 +48,10 @@ def value_fen(kg: int, fen_per_tonne: int) -> int:
 def fen_from_kg_fen(kg_times_fen_per_tonne: int | Decimal) -> int:
     """A sum of kg x fen-per-tonne products, in fen: divided and rounded once, so totals stay exact."""
     return int((Decimal(kg_times_fen_per_tonne) / KG_PER_TONNE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def fen_per(total_fen: int, count: int) -> int | None:
+    """An amount shared out over `count` (households, say), rounded half up to the fen; None over nobody."""
+    if count == 0:
+        return None
+    return int((Decimal(total_fen) / count).quantize(Decimal(1), rounding=ROUND_HALF_UP))

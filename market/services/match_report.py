@@ -22,7 +22,7 @@ from market.models.match_report import (
     Totals,
     UnmatchedOrder,
 )
-from market.units import fen_from_kg_fen, fen_to_yuan, kg_to_tonnes
+from market.units import fen_from_kg_fen, fen_per, fen_to_yuan, kg_to_tonnes
 
 
 def share(part: int, whole: int) -> str:
@@ -32,9 +32,8 @@ def share(part: int, whole: int) -> str:
 
 
 def _per(total_fen: int, count: int) -> str | None:
-    if count == 0:
-        return None
-    return fen_to_yuan(int((Decimal(total_fen) / count).quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+    share_fen = fen_per(total_fen, count)
+    return None if share_fen is None else fen_to_yuan(share_fen)
 
 
 def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlmodel import Session
 from market.models import Buyer, Contract, Cooperative, Delivery, PurchaseAgreement, SupplyOffer
 from market.models.common import ContractStatus, DeliveryStatus, Role
 from market.services.actors import Actor
+from market.units import fen_per
 
 
 class GroupBy(StrEnum):
@@ -207,13 +207,7 @@ class TownshipRow:
 
     @property
     def per_poor_household_fen(self) -> int | None:
-        if not self.registered_poor_households:
-            return None
-        return int(
-            (Decimal(self.earned_with_poor_fen) / self.registered_poor_households).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP
-            )
-        )
+        return fen_per(self.earned_with_poor_fen, self.registered_poor_households)
 
 
 def poverty(
