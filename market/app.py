@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from flask_openapi3.models import Schema
 
+from market.admin import register_admin
 from market.api.docs import docs
 from market.api.health import health
 from market.api.http import register_request_hooks
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = False
     register_v1(app)
     app.register_blueprint(health)
     app.register_blueprint(docs)
+    register_admin(app)
     # Referenced by hand-written response entries (problems, file downloads), so registered by hand.
     for model in (Problem, SummaryPublic, PovertyPublic):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
