@@ -15,24 +15,49 @@ from tests.api.test_match_runs import wait_for
 def season(client, world):
     """Sayu's apples go to Zejing on an agreement (80 t delivered of 100); Sujiayuan's eggs to Baikang (10 t)."""
     client.post("/api/v1/offers", json=offer_body(tonnes="100", min_price_per_tonne="5000.00"), headers=world.coop)
-    client.post("/api/v1/offers", json=offer_body(tonnes="30", min_price_per_tonne="5200.00",
-                available_from="2020-11-02", available_until="2020-11-30"), headers=world.coop)
-    client.post("/api/v1/offers", json=offer_body(product="egg", grade="premium", tonnes="10",
-                min_price_per_tonne="7000.00"), headers=world.other_coop)
-    agreement = client.post("/api/v1/agreements", json=agreement_body(world.buyer_id, world.coop_id, tonnes="100",
-                            price_per_tonne="7800.00", reference="ZY-2020-APL-001"), headers=world.admin).json
-    client.post("/api/v1/orders", json=order_body(tonnes="100", max_price_per_tonne="7800.00",
-                agreement_id=agreement["id"]), headers=world.buyer)
-    client.post("/api/v1/orders", json=order_body(product="egg", tonnes="10", max_price_per_tonne="9600.00"),
-                headers=world.other_buyer)
+    client.post(
+        "/api/v1/offers",
+        json=offer_body(
+            tonnes="30", min_price_per_tonne="5200.00", available_from="2020-11-02", available_until="2020-11-30"
+        ),
+        headers=world.coop,
+    )
+    client.post(
+        "/api/v1/offers",
+        json=offer_body(product="egg", grade="premium", tonnes="10", min_price_per_tonne="7000.00"),
+        headers=world.other_coop,
+    )
+    agreement = client.post(
+        "/api/v1/agreements",
+        json=agreement_body(
+            world.buyer_id, world.coop_id, tonnes="100", price_per_tonne="7800.00", reference="ZY-2020-APL-001"
+        ),
+        headers=world.admin,
+    ).json
+    client.post(
+        "/api/v1/orders",
+        json=order_body(tonnes="100", max_price_per_tonne="7800.00", agreement_id=agreement["id"]),
+        headers=world.buyer,
+    )
+    client.post(
+        "/api/v1/orders",
+        json=order_body(product="egg", tonnes="10", max_price_per_tonne="9600.00"),
+        headers=world.other_buyer,
+    )
     run = wait_for(client, world.admin, client.post("/api/v1/match-runs", json={}, headers=world.admin).json["id"])
     client.post(f"/api/v1/match-runs/{run['id']}/approve", headers=world.admin)
     contracts = {c["product"]: c for c in client.get("/api/v1/contracts", headers=world.admin).json["data"]}
-    apple = client.post(f"/api/v1/contracts/{contracts['apple']['id']}/deliveries",
-                        json={"tonnes": "80", "shipped_on": "2020-10-12"}, headers=world.coop).json
+    apple = client.post(
+        f"/api/v1/contracts/{contracts['apple']['id']}/deliveries",
+        json={"tonnes": "80", "shipped_on": "2020-10-12"},
+        headers=world.coop,
+    ).json
     client.post(f"/api/v1/deliveries/{apple['id']}/accept", json={"accepted_tonnes": "80"}, headers=world.buyer)
-    egg = client.post(f"/api/v1/contracts/{contracts['egg']['id']}/deliveries",
-                      json={"tonnes": "10", "shipped_on": "2020-11-03"}, headers=world.other_coop).json
+    egg = client.post(
+        f"/api/v1/contracts/{contracts['egg']['id']}/deliveries",
+        json={"tonnes": "10", "shipped_on": "2020-11-03"},
+        headers=world.other_coop,
+    ).json
     client.post(f"/api/v1/deliveries/{egg['id']}/accept", json={"accepted_tonnes": "10"}, headers=world.other_buyer)
     return contracts
 
@@ -48,16 +73,27 @@ def test_summary_by_product_counts_each_figure_from_its_own_source(client, world
     rows = {row["key"]: row for row in report["rows"]}
     egg_price = season["egg"]["price_per_tonne"]
     assert rows["apple"] == {
-        "key": "apple", "name": None, "name_zh": None, "tonnes_offered": "130", "tonnes_contracted": "100",
-        "tonnes_delivered": "80", "revenue_contracted": "780000.00", "revenue_earned": "624000.00",
+        "key": "apple",
+        "name": None,
+        "name_zh": None,
+        "tonnes_offered": "130",
+        "tonnes_contracted": "100",
+        "tonnes_delivered": "80",
+        "revenue_contracted": "780000.00",
+        "revenue_earned": "624000.00",
     }
     assert rows["egg"]["tonnes_delivered"] == "10"
     assert rows["egg"]["revenue_earned"] == str((Decimal(egg_price) * 10).quantize(Decimal("0.01")))
     totals = report["totals"]
     assert totals["tonnes_offered"] == "140" and totals["tonnes_delivered"] == "90"
     assert Decimal(totals["revenue_earned"]) == Decimal("624000.00") + Decimal(rows["egg"]["revenue_earned"])
-    assert set(totals) == {"tonnes_offered", "tonnes_contracted", "tonnes_delivered", "revenue_contracted",
-                           "revenue_earned"}
+    assert set(totals) == {
+        "tonnes_offered",
+        "tonnes_contracted",
+        "tonnes_delivered",
+        "revenue_contracted",
+        "revenue_earned",
+    }
 
 
 def test_every_grouping_adds_up_to_the_same_totals(client, world, season):
@@ -105,8 +141,12 @@ def test_poverty_report_per_township(client, world, season):
     sayu = next(row for row in report["rows"] if row["township"] == "Sayu")
     # The test cooperatives each have 120 registered poor households.
     assert sayu == {
-        "township": "Sayu", "township_zh": None, "cooperatives": 1, "registered_poor_households": 120,
-        "revenue_earned": "624000.00", "revenue_to_cooperatives_with_poor_households": "624000.00",
+        "township": "Sayu",
+        "township_zh": None,
+        "cooperatives": 1,
+        "registered_poor_households": 120,
+        "revenue_earned": "624000.00",
+        "revenue_to_cooperatives_with_poor_households": "624000.00",
         "revenue_per_poor_household": "5200.00",
     }
     assert report["totals"]["registered_poor_households"] == 240
@@ -120,9 +160,15 @@ def test_csv_export_opens_in_excel(client, world, season):
     data = response.data
     assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data  # BOM and CRLF, for Excel
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == ["产品 Product", "名称 Name", "供货吨数 Tonnes offered", "合同吨数 Tonnes contracted",
-                       "交付吨数 Tonnes delivered", "合同金额(元) Revenue contracted (yuan)",
-                       "实收金额(元) Revenue earned (yuan)"]
+    assert rows[0] == [
+        "产品 Product",
+        "名称 Name",
+        "供货吨数 Tonnes offered",
+        "合同吨数 Tonnes contracted",
+        "交付吨数 Tonnes delivered",
+        "合同金额(元) Revenue contracted (yuan)",
+        "实收金额(元) Revenue earned (yuan)",
+    ]
     apple = next(row for row in rows if row[0] == "apple")
     assert apple[2:] == ["130", "100", "80", "780000.00", "624000.00"]
     assert rows[-1][0] == "合计 Total" and rows[-1][4] == "90"
@@ -142,4 +188,5 @@ def test_xlsx_export_holds_numbers(client, world, season):
     assert sheet.cell(row=2, column=7).number_format == "#,##0.00"
     poverty = client.get("/api/v1/reports/poverty?format=xlsx", headers=world.admin)
     assert load_workbook(io.BytesIO(poverty.data)).active.cell(row=1, column=4).value == (
-        "建档立卡户 Registered poor households")
+        "建档立卡户 Registered poor households"
+    )
