@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Empty or unset: background work runs in-process through the same service code.
     redis_url: str = ""
     secret_key: str = ""
+    # True behind HTTPS: the browser then sends the console's session cookie over HTTPS only.
+    session_cookie_secure: bool = False
     log_level: str = "INFO"
     # Largest page a list endpoint returns, whatever `limit` asks for.
     max_page_size: int = 500

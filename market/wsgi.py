@@ -9,6 +9,9 @@ from market.config import ConfigError, configure_logging, get_settings
 
 try:
     _settings = get_settings()
+    if not _settings.secret_key:
+        # Each gunicorn worker would pick its own random key, and console sign-ins would break at random.
+        raise ConfigError("SECRET_KEY is not set: every worker must sign sessions with the same key")
     configure_logging(_settings)
     app = create_app(_settings, check_database=True)
 except ConfigError as exc:

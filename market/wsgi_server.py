@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -26,6 +28,12 @@ class _MarketServer(BaseApplication):
 
 
 def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    if not settings.secret_key:
+        # Chosen once, before the workers fork, so they all sign the console's cookies alike.
+        logging.getLogger(__name__).warning(
+            "SECRET_KEY is not set: using a random key until this server stops (console sign-ins end with it)"
+        )
+        settings = settings.model_copy(update={"secret_key": secrets.token_hex(32)})
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -28,30 +28,10 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from market.config import ConfigError
 
 HERE = Path(__file__).resolve().parent
 TRANSLATIONS = HERE / "translations"
 TIME_ZONE = "Asia/Shanghai"  # the office's clock: Zhaoyang and Dongguan share it
-
-
-class ConsoleSettings(BaseSettings):
-    """The console's one setting. (It belongs in market/config.py's Settings; see the handover notes.)"""
-
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
-
-    # True behind HTTPS: the browser then sends the session cookie over HTTPS only.
-    session_cookie_secure: bool = False
-
-
-def _console_settings() -> ConsoleSettings:
-    try:
-        return ConsoleSettings()
-    except ValidationError as exc:
-        raise ConfigError(f"SESSION_COOKIE_SECURE is invalid: {exc.errors()[0]['msg']}") from None
 
 
 def register_admin(app: Flask) -> None:
@@ -66,7 +46,7 @@ def register_admin(app: Flask) -> None:
         SESSION_COOKIE_PATH="/admin",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=_console_settings().session_cookie_secure,
+        SESSION_COOKIE_SECURE=app.config["MARKET_SETTINGS"].session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # The protection is applied by the console's blueprint only, never to the JSON API.
         WTF_CSRF_CHECK_DEFAULT=False,

@@ -1,9 +1,4 @@
-"""A contract's history for its page: the ledger's events (the contract and its deliveries) and its run's.
-
-`ledger.contract_history` gives the contract's and its deliveries' events; the run's own
-events (requested, started, proposed, approved) are read here, since no service offers
-them yet. That read belongs beside `record_event` in market/services/audit.py.
-"""
+"""A contract's history for its page: the ledger's events (the contract and its deliveries) and its run's."""
 
 from __future__ import annotations
 
@@ -14,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from market.models import Account, AuditEvent, Contract
+from market.models import Account, Contract
 from market.models.common import Role
 from market.services import ledger
 from market.services.actors import Actor
+from market.services.audit import events_about
 
 # Events that repeat what a delivery's own event says, unless the contract's status moved.
 _ECHOES = frozenset({"contract.ship", "contract.accept"})
@@ -39,9 +35,7 @@ class Entry:
 def contract_history(session: Session, *, actor: Actor, contract: Contract) -> list[Entry]:
     actor.require(Role.admin)
     events = ledger.contract_history(session, actor=actor, contract_id=contract.id)
-    events += session.execute(
-        select(AuditEvent).where(AuditEvent.object_type == "match_run", AuditEvent.object_id == contract.match_run_id)
-    ).scalars()
+    events += events_about(session, "match_run", [contract.match_run_id])
     names = account_names(session, [event.account_id for event in events])
     entries = []
     for event in sorted(events, key=lambda event: (event.occurred_at, event.id)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from market.models import AuditEvent
 from market.models.common import json_safe
@@ -44,3 +44,14 @@ def record_event(
     session.add(event)
     log.info("%s %s %s %s", actor.label, action, event.object_type, event.object_id)
     return event
+
+
+def events_about(session: Session, object_type: str, object_ids) -> list[AuditEvent]:
+    """The audit events of these objects (ids, or a subquery of them), oldest first."""
+    return list(
+        session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == object_type, AuditEvent.object_id.in_(object_ids))
+            .order_by(AuditEvent.id)
+        ).all()
+    )

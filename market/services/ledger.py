@@ -17,7 +17,7 @@ from market.models import AuditEvent, Contract, Delivery, PurchaseAgreement
 from market.models.common import ContractStatus, DeliveryStatus, Role, utcnow
 from market.models.contract import DeliveryAccept, DeliveryCreate
 from market.services.actors import Actor
-from market.services.audit import record_event, snapshot
+from market.services.audit import events_about, record_event, snapshot
 from market.services.contracts import get_contract
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -208,14 +208,6 @@ def get_delivery(session: Session, *, actor: Actor, delivery_id: int) -> Deliver
 def contract_history(session: Session, *, actor: Actor, contract_id: int) -> list[AuditEvent]:
     """Everything the audit log holds about a contract and its deliveries, oldest first."""
     contract = get_contract(session, actor=actor, contract_id=contract_id)
-    delivery_ids = select(Delivery.id).where(Delivery.contract_id == contract.id)
-    return list(
-        session.exec(
-            select(AuditEvent)
-            .where(
-                ((AuditEvent.object_type == "contract") & (AuditEvent.object_id == contract.id))
-                | ((AuditEvent.object_type == "delivery") & AuditEvent.object_id.in_(delivery_ids))
-            )
-            .order_by(AuditEvent.id)
-        ).all()
-    )
+    deliveries = select(Delivery.id).where(Delivery.contract_id == contract.id)
+    events = events_about(session, "contract", [contract.id]) + events_about(session, "delivery", deliveries)
+    return sorted(events, key=lambda event: event.id)

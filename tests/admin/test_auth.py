@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from market.app import create_app
-from market.config import ConfigError
+from market.config import ConfigError, load_settings
 from market.db import session_scope
 from market.models import Account, MatchRun
 from market.models.common import MatchRunStatus, utcnow
@@ -111,7 +111,7 @@ def test_signing_out_ends_the_session(admin_client):
 
 def test_secure_cookies_are_configurable(settings, market, monkeypatch):
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
-    app = create_app(settings)
+    app = create_app(load_settings(database_url=settings.database_url, redis_url="", secret_key="k"))
     try:
         client = app.test_client()
         response = sign_in(client, market.admin_token)
@@ -120,7 +120,7 @@ def test_secure_cookies_are_configurable(settings, market, monkeypatch):
         app.extensions["market.engine"].dispose()
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "maybe")
     with pytest.raises(ConfigError, match="SESSION_COOKIE_SECURE"):
-        create_app(settings)
+        load_settings()
 
 
 def test_pages_forbid_framing_and_caching(admin_client):
