@@ -6,12 +6,21 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, HiddenField, IntegerField, PasswordField, SelectField
+from wtforms import DateField, DecimalField, HiddenField, IntegerField, PasswordField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from market.admin.i18n import CONTRACT_STATUSES, LANGUAGES, POLICIES, PRODUCTS, RUN_STATUSES
+from market.admin.i18n import (
+    CONTRACT_STATUSES,
+    DELIVERY_STATUSES,
+    GROUPINGS,
+    LANGUAGES,
+    POLICIES,
+    PRODUCTS,
+    RUN_STATUSES,
+)
 from market.models.common import PricePolicy
+from market.services.reports import GroupBy
 
 
 def _choices(labels: dict, anything: object | None = None) -> list[SelectChoice]:
@@ -72,4 +81,48 @@ class ContractFilterForm(FilterForm):
     product = SelectField(_l("Product"), choices=_choices(PRODUCTS, _l("Every product")), default="")
     match_run = IntegerField(
         _l("Match run"), validators=[Optional(), NumberRange(min=1, message=_l("A match run number, such as 12."))]
+    )
+
+
+class DeliveryFilterForm(FilterForm):
+    status = SelectField(_l("Status"), choices=_choices(DELIVERY_STATUSES, _l("Any status")), default="")
+    contract = IntegerField(
+        _l("Contract"), validators=[Optional(), NumberRange(min=1, message=_l("A contract number, such as 12."))]
+    )
+
+
+class PeriodForm(FilterForm):
+    """An optional period, as the API's reports take it: ?from=2020-10-01&to=2020-12-31 (both days counted)."""
+
+    date_from = DateField(_l("From"), name="from", validators=[Optional()])
+    date_to = DateField(_l("To"), name="to", validators=[Optional()])
+
+    def validate_date_to(self, field: DateField) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError(_l("The period ends before it starts."))
+
+    def period(self) -> tuple:
+        """(from, to) when both are valid, else (None, None): a bad period shows everything, with its error."""
+        if self.date_from.errors or self.date_to.errors:
+            return None, None
+        return self.date_from.data, self.date_to.data
+
+
+class SummaryForm(PeriodForm):
+    group_by = SelectField(_l("Group by"), choices=_choices(GROUPINGS), default=GroupBy.product.value)
+
+    def grouping(self) -> GroupBy:
+        return GroupBy(self.group_by.data) if self.group_by.data and not self.group_by.errors else GroupBy.product
+
+
+class CloseContractForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            DataRequired(message=_l("Say why the contract is closed short.")),
+            Length(max=500, message=_l("At most 500 characters.")),
+        ],
+        description=_l("Kept in the contract's history, for the buyer and the cooperative to read."),
+        render_kw={"rows": 2, "maxlength": 500},
     )

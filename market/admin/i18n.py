@@ -10,7 +10,8 @@ from flask import request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from market.models.common import ContractStatus, Grade, MatchRunStatus, PricePolicy, Product
+from market.models.common import ContractStatus, DeliveryStatus, Grade, MatchRunStatus, PricePolicy, Product
+from market.services.reports import GroupBy
 
 # Babel locale identifier -> (the name the switch shows, the HTML lang attribute).
 LANGUAGES = {"zh_Hans_CN": ("中文", "zh-CN"), "en": ("English", "en")}
@@ -58,6 +59,21 @@ CONTRACT_STATUSES = {
     ContractStatus.fulfilled: _l("Fulfilled"),
     ContractStatus.closed_short: _l("Closed short"),
     ContractStatus.cancelled: _l("Cancelled"),
+}
+
+DELIVERY_STATUSES = {
+    DeliveryStatus.shipped: _l("Awaiting acceptance"),
+    DeliveryStatus.accepted: _l("Accepted"),
+}
+
+# What a report's rows are grouped by.
+GROUPINGS = {
+    GroupBy.product: _l("Product"),
+    GroupBy.cooperative: _l("Cooperative"),
+    GroupBy.buyer: _l("Buyer"),
+    GroupBy.agreement: _l("Purchase agreement"),
+    GroupBy.township: _l("Township"),
+    GroupBy.month: _l("Month"),
 }
 
 POLICIES = {
@@ -124,6 +140,21 @@ def party_name(party: object) -> str:
     return party[field] if isinstance(party, dict) else getattr(party, field)
 
 
+def group_label(group_by: GroupBy, row: object) -> str:
+    """The name of one row of the summary report (services.reports.Row) in the page's language."""
+    from market.admin.formatting import month
+
+    if group_by == GroupBy.product:
+        return label(PRODUCTS, row.key)
+    if group_by == GroupBy.month:
+        return month(row.key)
+    if group_by == GroupBy.agreement:
+        return row.name or f"#{row.key}"
+    if row.name is None and row.name_zh is None:
+        return row.key
+    return party_name(row) or row.name or row.key
+
+
 def _labeller(table: dict):
     return lambda code: label(table, code)
 
@@ -134,6 +165,9 @@ JINJA_GLOBALS = {
     "grade_label": _labeller(GRADES),
     "run_status_label": _labeller(RUN_STATUSES),
     "contract_status_label": _labeller(CONTRACT_STATUSES),
+    "delivery_status_label": _labeller(DELIVERY_STATUSES),
+    "grouping_label": _labeller(GROUPINGS),
+    "group_label": group_label,
     "policy_label": _labeller(POLICY_NAMES),
     "reason_label": _labeller(UNMATCHED_REASONS),
     "phase_label": _labeller(SOLVER_PHASES),

@@ -7,6 +7,9 @@ a POST with a redirect (303) and a flash message, so reloading a page never repe
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
 from urllib.parse import urlsplit
 
 from flask import (
@@ -23,27 +26,37 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from market.admin import history, i18n, paging
+from market.admin import formatting, history, i18n, paging
+from market.admin.charts import Group, Series, grouped_bar_chart
 from market.admin.forms import (
     ActionForm,
+    CloseContractForm,
     ContractFilterForm,
+    DeliveryFilterForm,
     LanguageForm,
+    PeriodForm,
     RequestRunForm,
     RunFilterForm,
     SignInForm,
+    SummaryForm,
 )
 from market.admin.paging import Pager, page_request, requested_page
 from market.api.http import db
-from market.models import Account, Buyer, Cooperative
-from market.models.common import ContractStatus, MatchRunStatus, Product, Role
+from market.api.v1.reports import FIGURE_COLUMNS, FIGURE_KEYS, GROUP_COLUMNS, XLSX
+from market.exports import Column, Sheet, to_csv, to_xlsx
+from market.models import Account, Buyer, Contract, Cooperative, PurchaseAgreement
+from market.models.common import ContractStatus, DeliveryStatus, MatchRunStatus, Product, Role
 from market.models.match_run import MatchRunCreate
-from market.services import accounts, agreements, contracts, matching, parties
+from market.models.report import FiguresPublic, PovertyRow
+from market.services import accounts, agreements, contracts, ledger, matching, parties, reports
 from market.services.actors import Actor
 from market.services.errors import Conflict, DomainError, Forbidden, NotFound
+from market.services.reports import GroupBy, Summary
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +217,105 @@ def language():
 # --- home and match runs ---------------------------------------------------------------------
 
 
+AGREEMENTS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class AgreementLine:
+    agreement: PurchaseAgreement
+    buyer: Buyer
+    cooperative: Cooperative
+    progress: agreements.Progress
+
+
+def _figure_charts(summary: Summary, what: str) -> dict[str, Markup | None]:
+    """Tonnes (contracted, delivered) and revenue (contracted, earned) per row of a summary, as two charts;
+    None for a chart with nothing to draw."""
+    label = partial(i18n.group_label, summary.group_by)
+    tonnes = [
+        Group(
+            label(row),
+            [row.figures.contracted_kg, row.figures.delivered_kg],
+            [
+                _("%(tonnes)s t", tonnes=formatting.kg(kg))
+                for kg in (row.figures.contracted_kg, row.figures.delivered_kg)
+            ],
+        )
+        for row in summary.rows
+        if row.figures.contracted_kg or row.figures.delivered_kg
+    ]
+    revenue = [
+        Group(
+            label(row),
+            [row.figures.contracted_fen, row.figures.earned_fen],
+            [formatting.fen(row.figures.contracted_fen), formatting.fen(row.figures.earned_fen)],
+        )
+        for row in summary.rows
+        if row.figures.contracted_fen or row.figures.earned_fen
+    ]
+    tonnes_series = [Series(_("Contracted"), "c"), Series(_("Delivered"), "a")]
+    revenue_series = [Series(_("Contracted"), "c"), Series(_("Earned"), "b")]
+    return {
+        "tonnes": grouped_bar_chart(
+            tonnes, series=tonnes_series, title=_("Tonnes contracted and delivered, %(what)s", what=what)
+        )
+        if tonnes
+        else None,
+        "revenue": grouped_bar_chart(
+            revenue, series=revenue_series, title=_("Revenue contracted and earned (yuan), %(what)s", what=what)
+        )
+        if revenue
+        else None,
+    }
+
+
+def _agreement_lines(today: date) -> tuple[list[AgreementLine], int]:
+    rows, count = agreements.list_agreements(db(), actor=actor(), page=page_request(1, AGREEMENTS_SHOWN))
+    cooperatives, buyers = _parties(rows)
+    lines = [
+        AgreementLine(row, buyers[row.buyer_id], cooperatives[row.cooperative_id], agreements.progress(row, today))
+        for row in rows
+    ]
+    return lines, count
+
+
+def _period_args(date_from: date | None, date_to: date | None) -> dict[str, str]:
+    """A period as query arguments for links: ?from=…&to=…"""
+    return {key: value.isoformat() for key, value in (("from", date_from), ("to", date_to)) if value}
+
+
 def _home(form: RequestRunForm, status: int = 200):
     proposed, waiting = matching.list_match_runs(
         db(), actor=actor(), page=page_request(1, 20), status=MatchRunStatus.proposed
     )
     recent, _count = matching.list_match_runs(db(), actor=actor(), page=page_request(1, 5))
-    return _page("home.html", status, proposed=proposed, waiting=waiting, recent=recent, form=form)
+    period = PeriodForm(formdata=request.args)
+    period.validate()
+    date_from, date_to = period.period()
+    by_month = reports.summary(db(), actor=actor(), group_by=GroupBy.month, date_from=date_from, date_to=date_to)
+    by_product = reports.summary(db(), actor=actor(), group_by=GroupBy.product, date_from=date_from, date_to=date_to)
+    _towns, poverty = reports.poverty(db(), actor=actor(), date_from=date_from, date_to=date_to)
+    today = formatting.today()
+    agreement_lines, agreement_count = _agreement_lines(today)
+    return _page(
+        "home.html",
+        status,
+        proposed=proposed,
+        waiting=waiting,
+        recent=recent,
+        form=form,
+        period=period,
+        date_from=date_from,
+        date_to=date_to,
+        period_args=_period_args(date_from, date_to),
+        totals=by_month.totals,
+        poverty=poverty,
+        by_month=_figure_charts(by_month, _("by month")),
+        by_product=_figure_charts(by_product, _("by product")),
+        agreements=agreement_lines,
+        agreement_count=agreement_count,
+        today=today,
+    )
 
 
 @admin.get("/")
@@ -325,7 +431,7 @@ def reject_run(run_id: int):
 # --- contracts -----------------------------------------------------------------------------
 
 
-def _parties(rows) -> tuple[dict[int, Cooperative], dict[int, Buyer]]:
+def _parties(rows: list[Contract] | list[PurchaseAgreement]) -> tuple[dict[int, Cooperative], dict[int, Buyer]]:
     cooperatives = {
         cid: parties.get_cooperative(db(), actor=actor(), cooperative_id=cid)
         for cid in {c.cooperative_id for c in rows}
@@ -357,18 +463,206 @@ def contract_list():
     )
 
 
-@admin.get("/contracts/<int:contract_id>")
-def contract(contract_id: int):
+CONTRACT_DELIVERIES_SHOWN = 100
+
+
+def _contract_page(contract_id: int, form: CloseContractForm, status: int = 200):
     row = contracts.get_contract(db(), actor=actor(), contract_id=contract_id)
     cooperatives, buyers = _parties([row])
     timeline = history.contract_history(db(), actor=actor(), contract=row)
+    deliveries, delivery_count = ledger.list_deliveries(
+        db(), actor=actor(), page=page_request(1, CONTRACT_DELIVERIES_SHOWN), contract_id=row.id
+    )
     return _page(
         "contract.html",
+        status,
         contract=row,
         cooperative=cooperatives[row.cooperative_id],
         buyer=buyers[row.buyer_id],
         timeline=timeline,
+        deliveries=deliveries,
+        delivery_count=delivery_count,
+        may_close=row.status in ledger.OPEN_FOR_DELIVERY,
+        close_form=form,
     )
+
+
+@admin.get("/contracts/<int:contract_id>")
+def contract(contract_id: int):
+    return _contract_page(contract_id, CloseContractForm())
+
+
+@admin.post("/contracts/<int:contract_id>/close")
+def close_contract(contract_id: int):
+    form = CloseContractForm()
+    if not form.validate_on_submit():
+        return _contract_page(contract_id, form, 422)
+    try:
+        closed = ledger.close_contract(db(), actor=actor(), contract_id=contract_id, reason=form.reason.data)
+    except Conflict:
+        db().rollback()
+        current = contracts.get_contract(db(), actor=actor(), contract_id=contract_id)
+        if current.status in ledger.OPEN_FOR_DELIVERY:
+            message = _(
+                "Contract %(id)s was not closed: it has deliveries awaiting acceptance. "
+                "Have them accepted at the weighbridge first.",
+                id=contract_id,
+            )
+        else:
+            message = _(
+                "Contract %(id)s was not closed: only a confirmed contract or one in delivery can be closed short; "
+                "it is %(status)s.",
+                id=contract_id,
+                status=i18n.label(i18n.CONTRACT_STATUSES, current.status),
+            )
+        flash(message, "error")
+        return redirect(url_for("admin.contract", contract_id=contract_id), 303)
+    released = max(closed.quantity_kg - closed.accepted_kg, 0)
+    db().commit()
+    log.info("admin console: contract %s closed short by account %s", contract_id, g.admin_account.id)
+    flash(
+        _(
+            "Contract %(id)s closed short: the %(tonnes)s t never accepted go back to the buyer's order.",
+            id=contract_id,
+            tonnes=formatting.kg(released),
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.contract", contract_id=contract_id), 303)
+
+
+# --- deliveries ----------------------------------------------------------------------------
+
+
+@admin.get("/deliveries")
+def delivery_list():
+    form = DeliveryFilterForm(formdata=request.args)
+    form.validate()
+    status = DeliveryStatus(form.status.data) if form.status.data and not form.status.errors else None
+    contract_id = form.contract.data if not form.contract.errors else None
+    page = requested_page()
+    per_page = paging.PER_PAGE
+    rows, count = ledger.list_deliveries(
+        db(), actor=actor(), page=page_request(page, per_page), contract_id=contract_id, status=status
+    )
+    their_contracts = {
+        cid: contracts.get_contract(db(), actor=actor(), contract_id=cid) for cid in {d.contract_id for d in rows}
+    }
+    cooperatives, buyers = _parties(list(their_contracts.values()))
+    return _page(
+        "deliveries.html",
+        deliveries=rows,
+        contracts=their_contracts,
+        cooperatives=cooperatives,
+        buyers=buyers,
+        pager=Pager(page, count, per_page),
+        form=form,
+    )
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+@admin.get("/reports")
+def report_page():
+    form = SummaryForm(formdata=request.args)
+    form.validate()
+    group_by = form.grouping()
+    date_from, date_to = form.period()
+    summary = reports.summary(db(), actor=actor(), group_by=group_by, date_from=date_from, date_to=date_to)
+    towns, poverty_total = reports.poverty(db(), actor=actor(), date_from=date_from, date_to=date_to)
+    period = _period_args(date_from, date_to)
+    return _page(
+        "reports.html",
+        form=form,
+        summary=summary,
+        towns=towns,
+        poverty_total=poverty_total,
+        summary_args={"group_by": group_by.value, **period},
+        period_args=period,
+    )
+
+
+# The poverty report's columns, as the API's export has them (market/api/v1/reports.py writes them inline).
+POVERTY_COLUMNS = [
+    Column("乡镇", "Township"),
+    Column("乡镇(中文)", "Township (Chinese)"),
+    Column("合作社数", "Cooperatives", "count"),
+    Column("建档立卡户", "Registered poor households", "count"),
+    Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
+    Column("带贫合作社收入(元)", "Revenue to cooperatives with poor households (yuan)", "yuan"),
+    Column("户均收入(元)", "Revenue per poor household (yuan)", "yuan"),
+]
+
+
+class _BadDownload(Exception):
+    """A download asked for with a bad period or grouping: answered with an error page, never a file."""
+
+
+def _checked_period(form: PeriodForm) -> tuple[date | None, date | None]:
+    """A download's period (and grouping): a bad one is refused, since a file must never silently cover
+    another period than the one asked for."""
+    if not form.validate():
+        problems = _("; ").join(
+            _("%(field)s: %(error)s", field=field.label.text, error=error) for field in form for error in field.errors
+        )
+        raise _BadDownload(problems)
+    return form.date_from.data, form.date_to.data
+
+
+def _download(sheet: Sheet, fmt: str, stem: str, date_from: date | None, date_to: date | None) -> Response:
+    """The same file, under the same name, as the API's ?format=csv|xlsx."""
+    body, mimetype = (to_csv(sheet), "text/csv") if fmt == "csv" else (to_xlsx(sheet), XLSX)
+    response = Response(body, mimetype=mimetype)
+    name = f"{stem}-{date_from or 'start'}_{date_to or 'end'}.{fmt}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _figure_cells(figures: reports.Figures) -> list[str]:
+    """A row's figures as the API's decimal strings, in the order of FIGURE_COLUMNS."""
+    values = FiguresPublic.values(figures)
+    return [values[key] for key in FIGURE_KEYS]
+
+
+@admin.get("/reports/summary.<any(csv, xlsx):fmt>")
+def summary_download(fmt: str):
+    form = SummaryForm(formdata=request.args)
+    date_from, date_to = _checked_period(form)
+    group_by = form.grouping()
+    result = reports.summary(db(), actor=actor(), group_by=group_by, date_from=date_from, date_to=date_to)
+    label = GROUP_COLUMNS[group_by]
+    sheet = Sheet(
+        title=f"{label.zh} {label.en}",
+        columns=[label, Column("名称", "Name"), *FIGURE_COLUMNS],
+        rows=[[row.key, row.name_zh or row.name, *_figure_cells(row.figures)] for row in result.rows]
+        + [["合计 Total", None, *_figure_cells(result.totals)]],
+    )
+    return _download(sheet, fmt, f"market-summary-{group_by.value}", date_from, date_to)
+
+
+@admin.get("/reports/poverty.<any(csv, xlsx):fmt>")
+def poverty_download(fmt: str):
+    date_from, date_to = _checked_period(PeriodForm(formdata=request.args))
+    towns, total = reports.poverty(db(), actor=actor(), date_from=date_from, date_to=date_to)
+    rows = [PovertyRow.of(town) for town in [*towns, total]]
+    sheet = Sheet(
+        title="带贫 Poverty alleviation",
+        columns=POVERTY_COLUMNS,
+        rows=[
+            [
+                row.township,
+                row.township_zh,
+                row.cooperatives,
+                row.registered_poor_households,
+                row.revenue_earned,
+                row.revenue_to_cooperatives_with_poor_households,
+                row.revenue_per_poor_household,
+            ]
+            for row in rows
+        ],
+    )
+    return _download(sheet, fmt, "market-poverty", date_from, date_to)
 
 
 # --- errors, as pages in the console's language ----------------------------------------------
@@ -386,6 +680,11 @@ def _domain_error(error: DomainError):
     if isinstance(error, Forbidden):
         return _error_page(403, _("This account may not do that."))
     return _error_page(error.status, error.detail)
+
+
+@admin.errorhandler(_BadDownload)
+def _bad_download(error: _BadDownload):
+    return _error_page(400, _("This report cannot be downloaded: %(problems)s", problems=str(error)))
 
 
 @admin.errorhandler(HTTPException)

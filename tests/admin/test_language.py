@@ -33,7 +33,8 @@ def test_the_default_comes_from_accept_language_then_chinese(client, accept, exp
 
 
 def test_the_switch_is_on_every_page_and_sticks(admin_client, market):
-    pages = ["/admin/", "/admin/runs", f"/admin/runs/{market.run_id}", "/admin/contracts"]
+    pages = ["/admin/", "/admin/runs", f"/admin/runs/{market.run_id}", "/admin/contracts", "/admin/contracts/1"]
+    pages += ["/admin/deliveries", "/admin/reports"]
     for path in pages:
         page = text(admin_client.get(path))
         assert 'action="/admin/language"' in page and 'value="en"' in page and 'value="zh_Hans_CN"' in page, path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from sqlmodel import select
@@ -14,13 +13,8 @@ from market.admin.formatting import tonnes, yuan
 from market.app import create_app
 from market.db import session_scope
 from market.models import Contract, MatchRun
-from market.models.account import AccountCreate
-from market.models.common import ContractStatus, MatchRunStatus, Role
-from market.models.contract import DeliveryAccept, DeliveryCreate
-from market.services import ledger
-from market.services.accounts import authenticate, create_account
-from market.services.actors import Actor
-from tests.admin.conftest import post_form, sign_in, text, wait_for_run
+from market.models.common import ContractStatus, MatchRunStatus
+from tests.admin.conftest import accept, contract_for, post_form, ship, sign_in, text, wait_for_run
 
 
 def _report(engine, run_id: int) -> dict:
@@ -229,30 +223,9 @@ def test_a_contract_shows_its_history(admin_client, market, engine):
 def test_a_contracts_deliveries_join_its_history(admin_client, market, engine):
     """Shipments and acceptances recorded through the ledger appear with their tonnes, ticket and reason."""
     post_form(admin_client, f"/admin/runs/{market.run_id}/approve")
-    with session_scope(engine) as session:
-        contract = session.exec(select(Contract).where(Contract.order_id == market.market_order_id)).one()
-        clerk = Actor.of(authenticate(session, market.coop_token))
-        buyer_account, _ = create_account(
-            session,
-            actor=Actor.system("test"),
-            data=AccountCreate(role=Role.buyer, name="Baikang weighbridge", buyer_id=market.baikang_id),
-        )
-        buyer = Actor.of(buyer_account)
-        delivery = ledger.record_delivery(
-            session,
-            actor=clerk,
-            contract_id=contract.id,
-            data=DeliveryCreate(tonnes=Decimal("40"), shipped_on=date(2020, 10, 8), ticket="ZY-0081"),
-            tolerance_percent=5,
-            today=date(2020, 10, 9),
-        )
-        ledger.accept_delivery(
-            session,
-            actor=buyer,
-            delivery_id=delivery.id,
-            data=DeliveryAccept(accepted_tonnes=Decimal("39.5"), reason="500 kg bruised"),
-            tolerance_percent=5,
-        )
+    contract = contract_for(engine, market.market_order_id)
+    delivery_id = ship(engine, market, contract.id, "40", date(2020, 10, 8), "ZY-0081")
+    accept(engine, market.baikang_token, delivery_id, "39.5", "500 kg bruised")
     page = _squash(text(admin_client.get(f"/admin/contracts/{contract.id}")))
     assert f"合同 {contract.id} 已履约" in page
     assert "已验收（吨） 39.5 已实现收入（元） 280,134.00" in page  # 39.5 t x 7,092.00 yuan/t
