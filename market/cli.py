@@ -1,4 +1,4 @@
-"""The `market` command: demo, serve, db, seed, create-admin."""
+"""The `market` command: demo, serve, db, seed, create-admin, revoke-token, audit."""
 
 from __future__ import annotations
 
@@ -116,6 +116,32 @@ def create_admin(name: str) -> None:
     click.echo(token)
 
 
+@main.command("revoke-token")
+@click.argument("key", metavar="PREFIX_OR_ACCOUNT_ID")
+@_clean_errors
+def revoke_token_command(key: str) -> None:
+    """Revoke an account's token at once: name it by account id or token prefix (mkt_ and 4 more characters)."""
+    from market.models.common import as_utc
+    from market.services.accounts import revoke_token
+    from market.services.actors import Actor
+    from market.services.errors import DomainError
+
+    engine = _ready_engine(_settings())
+    try:
+        with session_scope(engine) as session:
+            account, revoked = revoke_token(session, actor=Actor.system("cli"), key=key)
+    except DomainError as exc:
+        raise ConfigError(exc.detail) from None
+    who = f"account {account.id} ({account.name}, {account.role.value})"
+    if revoked:
+        click.echo(f"revoked token {account.token_prefix}… of {who}")
+    else:
+        click.echo(
+            f"token {account.token_prefix}… of {who} was already revoked at "
+            f"{as_utc(account.revoked_at):%Y-%m-%d %H:%M:%S} UTC; nothing changed"
+        )
+
+
 # --- seed ----------------------------------------------------------------------------------
 
 
@@ -223,11 +249,10 @@ def _match_round(engine, *, product: str | None, policy: str, poverty_weight: st
 
 def _season_ledger(engine, settings: Settings) -> str:
     """Ship and accept every confirmed contract, then the reports the office sends upward."""
-    from datetime import date
-
     from sqlmodel import select
 
     from market.api.serialize import agreement_out
+    from market.clock import office_today
     from market.models import PurchaseAgreement
     from market.models.report import FiguresPublic, PovertyRow
     from market.services import reports
@@ -236,7 +261,7 @@ def _season_ledger(engine, settings: Settings) -> str:
     from seed.deliveries import deliver_contracts
 
     office = Actor.system("cli")
-    today = date.today()
+    today = office_today()
     with session_scope(engine) as session:
         deliver_contracts(session, tolerance_percent=settings.delivery_tolerance_percent, today=today)
     with session_scope(engine) as session:
@@ -314,6 +339,34 @@ def report_command(run_id: int, as_json: bool) -> None:
         _print_report(engine, run_id, as_json=as_json)
     except NotFound as exc:
         raise ConfigError(str(exc)) from None
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@_clean_errors
+def audit_verify() -> None:
+    """Walk the audit log's hash chain in id order and recompute every hash; exit 1 at the first broken link."""
+    from market.services.audit import verify_chain
+
+    engine = _ready_engine(_settings())
+    with session_scope(engine) as session:
+        check = verify_chain(session)
+    if check.intact:
+        head = f" (head: event {check.head_id}, hash {check.head_hash})" if check.head_id is not None else ""
+        click.echo(f"audit log intact: {check.events} events{head}")
+        return
+    click.echo(f"audit log broken at event {check.broken_id}: {check.problem}")
+    click.echo(
+        f"the {check.events} events before it link up" + (f" (to event {check.head_id})" if check.events else "")
+    )
+    sys.exit(1)
 
 
 # --- serve ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import logging
 import secrets
 from functools import lru_cache
 
+from limits import parse_many
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     match_interval_minutes: int = 0
     # Approve what a run proposes without an admin's review (for scheduled runs; off by default).
     match_auto_approve: bool = False
+    # Requests one account may make to /api/v1, e.g. "600/minute" or "600/minute;20/second" (limits' notation,
+    # ";"-separated); empty: no limit. Counted in Redis when REDIS_URL is set, else in memory.
+    rate_limit: str = "600/minute"
+    # How many match runs one admin account may have queued or running at once.
+    max_active_runs_per_admin: int = 3
 
     @field_validator("database_url")
     @classmethod
@@ -76,6 +82,24 @@ class Settings(BaseSettings):
     def _interval(cls, value: int) -> int:
         if value < 0:
             raise ValueError("must be 0 (off) or a number of minutes")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError('not a rate limit: write it like "600/minute;20/second", or leave it empty') from None
+        return value
+
+    @field_validator("max_active_runs_per_admin")
+    @classmethod
+    def _max_active_runs(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be a whole number of runs, at least 1")
         return value
 
     @field_validator("redis_url")

@@ -32,6 +32,7 @@ from market.matching.transport import freight_fen_per_tonne
 from market.models import AuditEvent, Buyer, Cooperative, DemandOrder, SupplyOffer
 from market.models.common import Grade, OfferStatus, OrderStatus, Product, utcnow
 from market.places import DESTINATIONS, ORIGINS, Place
+from market.services.audit import append_events
 
 CHUNK_SIZE = 5_000
 ACTION = "seed.synthetic"
@@ -256,17 +257,14 @@ def generate_book(
         if progress is not None:
             progress(len(chunk))
 
-    session.execute(
-        insert(AuditEvent.__table__),
+    append_events(
+        session,
         [
             {
                 "occurred_at": now,
-                "account_id": None,
                 "actor": ACTOR,
                 "action": ACTION,
                 "object_type": SupplyOffer.__tablename__,
-                "object_id": None,
-                "before": None,
                 "after": {"offers": size, "orders": size, "random_seed": random_seed},
             }
         ],

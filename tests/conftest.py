@@ -86,7 +86,8 @@ def _truncate_all(url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str):
-    return load_settings(database_url=database_url, redis_url="", secret_key="test-secret")
+    # No rate limit here: tests/security/test_rate_limit.py tests it with settings of its own.
+    return load_settings(database_url=database_url, redis_url="", secret_key="test-secret", rate_limit="")
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from babel.dates import format_skeleton
-from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale, get_timezone
+from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 
+from market.clock import office_today
 from market.models.common import as_utc
 from market.units import fen_to_yuan, kg_to_tonnes
 
@@ -89,7 +90,7 @@ def month(key: str | None) -> str:
 
 def today() -> date:
     """Today in the office's time zone (Beijing time), which the agreements' seasons are counted in."""
-    return datetime.now(get_timezone()).date()
+    return office_today()
 
 
 FILTERS = {

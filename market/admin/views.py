@@ -47,7 +47,7 @@ from market.admin.forms import (
 )
 from market.admin.paging import Pager, page_request, requested_page
 from market.api.http import db
-from market.api.v1.reports import FIGURE_COLUMNS, FIGURE_KEYS, GROUP_COLUMNS, XLSX
+from market.api.v1.reports import FIGURE_COLUMNS, FIGURE_KEYS, GROUP_COLUMNS, POVERTY_COLUMNS, XLSX
 from market.exports import Column, Sheet, to_csv, to_xlsx
 from market.models import Account, Buyer, Contract, Cooperative, PurchaseAgreement
 from market.models.common import ContractStatus, DeliveryStatus, MatchRunStatus, Product, Role
@@ -337,7 +337,9 @@ def request_run():
     except ValidationError:
         form.poverty_weight_per_tonne.errors.append(_("At most two decimals (yuan and fen)."))
         return _home(form, 422)
-    run = matching.request_match_run(db(), actor=actor(), data=data)
+    run = matching.request_match_run(
+        db(), actor=actor(), data=data, max_active=current_app.config["MARKET_SETTINGS"].max_active_runs_per_admin
+    )
     db().commit()
     try:
         current_app.extensions["market.jobs"].submit_match_run(run.id)
@@ -581,18 +583,6 @@ def report_page():
         summary_args={"group_by": group_by.value, **period},
         period_args=period,
     )
-
-
-# The poverty report's columns, as the API's export has them (market/api/v1/reports.py writes them inline).
-POVERTY_COLUMNS = [
-    Column("乡镇", "Township"),
-    Column("乡镇(中文)", "Township (Chinese)"),
-    Column("合作社数", "Cooperatives", "count"),
-    Column("建档立卡户", "Registered poor households", "count"),
-    Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
-    Column("带贫合作社收入(元)", "Revenue to cooperatives with poor households (yuan)", "yuan"),
-    Column("户均收入(元)", "Revenue per poor household (yuan)", "yuan"),
-]
 
 
 class _BadDownload(Exception):

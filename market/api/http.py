@@ -6,6 +6,7 @@ service and returns `respond(...)`, which commits the request's one transaction.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -17,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from market.api.problems import problem
+from market.api.ratelimit import register_rate_limit
 from market.config import Settings
-from market.models.common import Role
+from market.models.common import MAX_ID, Role
 from market.services import accounts, idempotency
 from market.services.actors import Actor
 from market.services.errors import Conflict
@@ -102,8 +104,10 @@ def idempotent(view: Callable) -> Callable:
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=50, ge=1, description="Page size; values above the server's cap are capped (500).")
-    offset: int = Field(default=0, ge=0)
+    limit: int = Field(
+        default=50, ge=1, le=MAX_ID, description="Page size; values above the server's cap are capped (500)."
+    )
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
 
     def page(self) -> PageRequest:
         return PageRequest(limit=min(self.limit, settings().max_page_size), offset=self.offset)
@@ -132,15 +136,24 @@ def register_request_hooks(app: Flask) -> None:
                 headers={"WWW-Authenticate": 'Bearer realm="market"'},
             )
         g.actor = Actor.of(account)
-        view = current_app.view_functions[request.endpoint]
-        allowed = getattr(view, "allowed_roles", None)
+        return None
+
+    # Right after authentication, so every authenticated call counts against its account (a 403 too).
+    register_rate_limit(app, app.config["MARKET_SETTINGS"])
+
+    @app.before_request
+    def _authorise() -> Response | None:
+        if "actor" not in g:
+            return None
+        allowed = getattr(current_app.view_functions[request.endpoint], "allowed_roles", None)
         if allowed is not None and g.actor.role not in allowed:
             return problem(403, "Forbidden", f"a {g.actor.role.value} account may not call this endpoint")
         return None
 
     @app.before_request
     def _parse_json_body() -> Response | None:
-        """A body that is not JSON is a 400, before anything else looks at it."""
+        """A body that is not JSON is a 400, before anything else looks at it; an action that takes
+        no body refuses one (422 naming each field), so nothing sent along is silently dropped."""
         if request.method not in ("POST", "PUT", "PATCH") or not request.path.startswith("/api/"):
             return None
         if not request.get_data(cache=True):
@@ -148,9 +161,14 @@ def register_request_hooks(app: Flask) -> None:
         if not request.is_json:
             return problem(400, "Bad request", "the body must be JSON, sent with Content-Type: application/json")
         try:
-            request.get_json()
+            payload = request.get_json()
         except Exception:  # werkzeug raises BadRequest on malformed JSON
             return problem(400, "Bad request", "the body is not valid JSON")
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is not None and "body" not in inspect.signature(view).parameters and payload != {}:
+            errors = [(str(field), "unknown field") for field in payload] if isinstance(payload, dict) else []
+            errors = errors or [("body", "this endpoint takes no body")]
+            return problem(422, "Invalid request", "; ".join(f"{field}: {text}" for field, text in errors), errors)
         return None
 
     @app.teardown_request

@@ -9,7 +9,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from market.models.common import InvalidField, RequestModel, Role, ShortText, Timestamp, enum_type, utcnow
+from market.models.common import MAX_ID, InvalidField, RequestModel, Role, ShortText, Timestamp, enum_type, utcnow
 
 
 class Account(SQLModel, table=True):
@@ -38,8 +38,8 @@ class Account(SQLModel, table=True):
 class AccountCreate(RequestModel):
     role: Role
     name: ShortText = PydanticField(examples=["Sayu co-op clerk"])
-    cooperative_id: int | None = PydanticField(default=None, ge=1)
-    buyer_id: int | None = PydanticField(default=None, ge=1)
+    cooperative_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    buyer_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
 
     @model_validator(mode="after")
     def _link_matches_role(self) -> AccountCreate:

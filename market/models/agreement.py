@@ -14,6 +14,7 @@ from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
+    MAX_ID,
     Fen,
     InvalidField,
     Kilograms,
@@ -68,8 +69,8 @@ class PurchaseAgreement(SQLModel, table=True):
 
 
 class AgreementCreate(RequestModel):
-    buyer_id: int = PydanticField(ge=1)
-    cooperative_id: int = PydanticField(ge=1)
+    buyer_id: int = PydanticField(ge=1, le=MAX_ID)
+    cooperative_id: int = PydanticField(ge=1, le=MAX_ID)
     product: Product
     tonnes: TonnesIn
     price_per_tonne: PriceIn

@@ -1,4 +1,9 @@
-"""The audit log (who changed what, before and after) and remembered Idempotency-Keys."""
+"""The audit log (who changed what, before and after) and remembered Idempotency-Keys.
+
+The audit log is one hash chain: each event stores the SHA-256 of its own fields and of
+the event before it (`market.services.audit` computes it, and is the only writer).
+The database refuses UPDATE and DELETE on it (triggers from migration 0004).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,10 @@ class AuditEvent(SQLModel, table=True):
     object_id: int | None = None
     before: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    # The hash of the event before this one (64 zeros for the first); unique, so the chain cannot fork.
+    prev_hash: str = Field(max_length=64, unique=True)
+    # SHA-256 (hex) of this event's fields and prev_hash: see `market.services.audit.event_hash`.
+    hash: str = Field(max_length=64)
 
 
 class IdempotencyRecord(SQLModel, table=True):

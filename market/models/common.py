@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, BigInteger, DateTime
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
@@ -134,6 +134,14 @@ class RequestModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """Text PostgreSQL stores: JSON allows a NUL character (\\u0000), a text column does not."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 TonnesIn = Annotated[
     Decimal,
@@ -160,6 +168,8 @@ PriceIn = Annotated[
 TonnesOut = Annotated[str, Field(description="Tonnes as a decimal string, exact to the kilogram.", examples=["12.5"])]
 YuanOut = Annotated[str, Field(description="Yuan as a decimal string with two decimals.", examples=["3450.00"])]
 ShortText = Annotated[str, Field(min_length=1, max_length=120)]
+# The largest id a table holds (INTEGER keys): a larger one in a request is a 422, never a database error.
+MAX_ID = 2**31 - 1
 
 
 T = TypeVar("T")

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Column, Float, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
+    MAX_ID,
     Fen,
     Grade,
     InvalidField,
@@ -82,7 +83,7 @@ class OrderCreate(RequestModel):
         description="A known destination (GET /api/v1/destinations); the buyer's own city when omitted.",
         examples=["dongguan-shijie"],
     )
-    agreement_id: int | None = PydanticField(default=None, ge=1)
+    agreement_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
     reference: str | None = PydanticField(
         default=None, min_length=1, max_length=64, description="The buyer's own order number; unique per buyer."
     )

@@ -21,7 +21,6 @@ from sqlmodel import Session
 
 from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
 from market.models import (
-    AuditEvent,
     Contract,
     MatchingLock,
     MatchRun,
@@ -36,7 +35,7 @@ from market.models.common import (
 )
 from market.models.match_run import MatchRunCreate
 from market.services.actors import Actor
-from market.services.audit import record_event, snapshot
+from market.services.audit import append_events, record_event, snapshot
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -49,8 +48,34 @@ log = logging.getLogger(__name__)
 MATCHER = Actor.system("matching")
 
 
-def request_match_run(session: Session, *, actor: Actor, data: MatchRunCreate) -> MatchRun:
+def request_match_run(
+    session: Session, *, actor: Actor, data: MatchRunCreate, max_active: int | None = None
+) -> MatchRun:
+    """Queue a run. An admin account may have at most `max_active` runs queued or running at once
+    (None: no cap; the system's own runs, with no account, are never capped): one more is a Conflict."""
+    from sqlalchemy import func
+
+    from market.models import Account
+
     actor.require(Role.admin)
+    if max_active is not None and actor.account_id is not None:
+        # The admin's account row, locked (NO KEY: audit events still reference it): two requests at once
+        # count one after the other.
+        session.execute(select(Account.id).where(Account.id == actor.account_id).with_for_update(key_share=True))
+        active = session.execute(
+            select(func.count())
+            .select_from(MatchRun)
+            .where(
+                MatchRun.requested_by_id == actor.account_id,
+                MatchRun.status.in_((MatchRunStatus.queued, MatchRunStatus.running)),
+            )
+        ).scalar_one()
+        if active >= max_active:
+            raise Conflict(
+                f"this account already has {active} match runs queued or running, the most it may have at once "
+                f"(MAX_ACTIVE_RUNS_PER_ADMIN={max_active}); request another when one has finished",
+                [("max_active_runs_per_admin", f"at most {max_active} runs queued or running per admin")],
+            )
     run = MatchRun(
         product=data.product,
         policy=data.policy,
@@ -210,7 +235,7 @@ def _write_contracts(session: Session, run: MatchRun, product: Product, book: Bo
 
 
 def _audit_contracts(session: Session, contracts, action: str, before: str | None, actor: Actor = MATCHER) -> None:
-    """One audit event per contract, inserted in one statement."""
+    """One audit event per contract, appended to the audit chain in one statement."""
     if not contracts:
         return
     now = utcnow()
@@ -229,7 +254,7 @@ def _audit_contracts(session: Session, contracts, action: str, before: str | Non
                 "after": after,
             }
         )
-    session.execute(insert(AuditEvent), events)
+    append_events(session, events)
 
 
 def finish_match_run(session: Session, *, run_id: int, auto_approve: bool = False) -> MatchRun:

@@ -204,10 +204,13 @@ def test_match_and_report_print_the_same_report_as_the_api(runner, database_url,
     assert refused.exit_code == 2 and refused.output.startswith("market: error: --poverty-weight")
 
 
-@pytest.mark.parametrize("env, words", [
-    ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/market", "SECRET_KEY": "k"}, "DATABASE_URL: cannot connect"),
-    ({"DATABASE_URL": "sqlite:///market.db"}, "SECRET_KEY is not set"),
-])
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/market", "SECRET_KEY": "k"}, "DATABASE_URL: cannot connect"),
+        ({"DATABASE_URL": "sqlite:///market.db"}, "SECRET_KEY is not set"),
+    ],
+)
 def test_gunicorn_stops_with_one_line_on_a_bad_setting(tmp_path, env, words):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"} | _env(env["DATABASE_URL"]) | env

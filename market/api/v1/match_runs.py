@@ -7,7 +7,7 @@ import logging
 from flask import current_app
 
 from market.api.blueprints import IdPath, v1_blueprint
-from market.api.http import PageQuery, allow, current_actor, db, page_of, respond
+from market.api.http import PageQuery, allow, current_actor, db, page_of, respond, settings
 from market.api.problems import problem
 from market.api.serialize import match_run_out
 from market.models.common import MatchRunStatus, Page, Product, Role
@@ -33,7 +33,9 @@ class MatchRunQuery(PageQuery):
 @allow(Role.admin)
 def request_match_run(body: MatchRunCreate):
     """Queue a match run; a worker (or this process, without Redis) solves it and proposes contracts."""
-    run = matching.request_match_run(db(), actor=current_actor(), data=body)
+    run = matching.request_match_run(
+        db(), actor=current_actor(), data=body, max_active=settings().max_active_runs_per_admin
+    )
     response = respond(match_run_out(run), 202)
     try:
         current_app.extensions["market.jobs"].submit_match_run(run.id)

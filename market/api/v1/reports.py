@@ -78,6 +78,15 @@ FIGURE_COLUMNS = [
     Column("合同金额(元)", "Revenue contracted (yuan)", "yuan"),
     Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
 ]
+POVERTY_COLUMNS = [
+    Column("乡镇", "Township"),
+    Column("乡镇(中文)", "Township (Chinese)"),
+    Column("合作社数", "Cooperatives", "count"),
+    Column("建档立卡户", "Registered poor households", "count"),
+    Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
+    Column("带贫合作社收入(元)", "Revenue to cooperatives with poor households (yuan)", "yuan"),
+    Column("户均收入(元)", "Revenue per poor household (yuan)", "yuan"),
+]
 FIGURE_KEYS = ["tonnes_offered", "tonnes_contracted", "tonnes_delivered", "revenue_contracted", "revenue_earned"]
 
 
@@ -140,15 +149,7 @@ def poverty_report(query: PeriodQuery):
         )
     sheet = Sheet(
         title="带贫 Poverty alleviation",
-        columns=[
-            Column("乡镇", "Township"),
-            Column("乡镇(中文)", "Township (Chinese)"),
-            Column("合作社数", "Cooperatives", "count"),
-            Column("建档立卡户", "Registered poor households", "count"),
-            Column("实收金额(元)", "Revenue earned (yuan)", "yuan"),
-            Column("带贫合作社收入(元)", "Revenue to cooperatives with poor households (yuan)", "yuan"),
-            Column("户均收入(元)", "Revenue per poor household (yuan)", "yuan"),
-        ],
+        columns=POVERTY_COLUMNS,
         rows=[
             [
                 row.township,

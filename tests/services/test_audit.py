@@ -1,0 +1,333 @@
+"""The audit log is one hash chain: it links and verifies after real activity, under concurrent
+appends, and the database refuses to change or remove its events."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from market.db import session_scope
+from market.models import AuditEvent, Contract
+from market.services.audit import (
+    GENESIS_HASH,
+    append_events,
+    canonical_json,
+    event_hash,
+    verify_chain,
+)
+from seed.synthetic import generate_book
+from tests.api.helpers import agreement_body, offer_body, order_body
+from tests.api.test_match_runs import wait_for
+from tests.services.audit_helpers import assert_one_linear_chain, stored_chain, tamper
+
+# --- the hash ------------------------------------------------------------------------------
+
+EVENT = {
+    "id": 1,
+    "occurred_at": datetime(2020, 10, 12, 8, 30, tzinfo=UTC),
+    "account_id": None,
+    "actor": "system:test",
+    "action": "offer.create",
+    "object_type": "supply_offer",
+    "object_id": 7,
+    "before": None,
+    "after": {"tonnes_kg": 120500, "brand": "昭阳红", "latitude": 27.43, "ratio": 1.0},
+    "prev_hash": GENESIS_HASH,
+}
+
+
+def test_the_hash_is_sha256_of_one_documented_serialisation():
+    canonical = (
+        '{"account_id":null,"action":"offer.create","actor":"system:test",'
+        '"after":{"brand":"\\u662d\\u9633\\u7ea2","latitude":27.43,"ratio":1,"tonnes_kg":120500},'
+        '"before":null,"id":1,"object_id":7,"object_type":"supply_offer",'
+        '"occurred_at":"2020-10-12T08:30:00.000000+00:00","prev_hash":"' + "0" * 64 + '"}'
+    )
+    assert event_hash(EVENT) == hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def test_one_value_has_one_spelling_and_every_field_counts():
+    digest = event_hash(EVENT)
+    # The same event as another database may hand it back: keys in another order, 1.0 as 1,
+    # the time as Beijing time, or naive (SQLite keeps UTC without a zone).
+    after = {"ratio": 1, "latitude": 27.43, "brand": "昭阳红", "tonnes_kg": 120500}
+    assert event_hash(EVENT | {"after": after}) == digest
+    beijing = timezone(timedelta(hours=8))
+    assert event_hash(EVENT | {"occurred_at": datetime(2020, 10, 12, 16, 30, tzinfo=beijing)}) == digest
+    assert event_hash(EVENT | {"occurred_at": datetime(2020, 10, 12, 8, 30)}) == digest
+
+    changes = {
+        "id": 2,
+        "occurred_at": EVENT["occurred_at"] + timedelta(microseconds=1),
+        "account_id": 1,
+        "actor": "system:other",
+        "action": "offer.withdraw",
+        "object_type": "demand_order",
+        "object_id": 8,
+        "before": {},
+        "after": EVENT["after"] | {"tonnes_kg": 120501},
+        "prev_hash": "1" * 64,
+    }
+    for field, value in changes.items():
+        assert event_hash(EVENT | {field: value}) != digest, field
+
+
+@pytest.mark.parametrize(
+    "value, spelling",
+    [
+        (1e20, "100000000000000000000"),
+        (10**20, "100000000000000000000"),
+        (1.0, "1"),
+        (-0.0, "0"),
+        (1e-7, "0.0000001"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (True, "true"),
+        ([1, None, "a"], '[1,null,"a"]'),
+        ({"b": {"d": 1, "c": 2}, "a": []}, '{"a":[],"b":{"c":2,"d":1}}'),
+    ],
+)
+def test_canonical_json(value, spelling):
+    assert canonical_json(value) == spelling
+
+
+# --- the chain after real activity ---------------------------------------------------------
+
+
+def test_the_chain_links_and_verifies_after_a_season_of_api_activity(client, world, engine):
+    offer = client.post("/api/v1/offers", json=offer_body(tonnes="100", min_price_per_tonne="5000"), headers=world.coop)
+    assert offer.status_code == 201
+    withdrawn = client.post("/api/v1/offers", json=offer_body(tonnes="5"), headers=world.other_coop).json
+    assert client.post(f"/api/v1/offers/{withdrawn['id']}/withdraw", headers=world.other_coop).status_code == 200
+    agreement = client.post(
+        "/api/v1/agreements",
+        json=agreement_body(world.buyer_id, world.coop_id, tonnes="300", price_per_tonne="7800.00"),
+        headers=world.admin,
+    ).json
+    call_off = client.post(
+        "/api/v1/orders",
+        json=order_body(tonnes="60", max_price_per_tonne="7800.00", agreement_id=agreement["id"]),
+        headers=world.buyer,
+    )
+    assert call_off.status_code == 201
+    cancelled = client.post("/api/v1/orders", json=order_body(tonnes="7"), headers=world.other_buyer).json
+    assert client.post(f"/api/v1/orders/{cancelled['id']}/cancel", headers=world.other_buyer).status_code == 200
+    # A synthetic book (the seed's batch event) gives the match run many contracts to write.
+    with session_scope(engine) as session:
+        generate_book(session, size=150, random_seed=3)
+
+    run = client.post("/api/v1/match-runs", json={}, headers=world.admin).json
+    assert wait_for(client, world.admin, run["id"])["status"] == "proposed"
+    assert client.post(f"/api/v1/match-runs/{run['id']}/approve", headers=world.admin).status_code == 200
+    ours = client.get("/api/v1/contracts?status=confirmed", headers=world.coop).json["data"]
+    load = client.post(
+        f"/api/v1/contracts/{ours[0]['id']}/deliveries",
+        json={"tonnes": "20", "shipped_on": "2020-10-12"},
+        headers=world.coop,
+    ).json
+    accepted = client.post(
+        f"/api/v1/deliveries/{load['id']}/accept",
+        json={"accepted_tonnes": "19.8", "reason": "bruised"},
+        headers=world.buyer,
+    )
+    assert accepted.status_code == 200, accepted.json
+
+    with Session(engine) as session:
+        contracts = session.exec(select(func.count()).select_from(Contract)).one()[0]
+        actions = dict(session.exec(select(AuditEvent.action, func.count()).group_by(AuditEvent.action)).all())
+        total = session.exec(select(func.count()).select_from(AuditEvent)).one()[0]
+        check = verify_chain(session)
+        # Small pages cross many page boundaries and must find the same.
+        assert verify_chain(session, batch_size=7) == check
+    assert contracts > 20
+    assert actions["contract.propose"] == actions["contract.confirm"] == contracts
+    assert actions["seed.synthetic"] == 1 and actions["delivery.accept"] == 1
+    assert check.intact and check.events == total and check.head_id == total
+    assert assert_one_linear_chain(engine) == total
+    assert check.head_hash == stored_chain(engine)[-1][2]
+
+
+def test_numbers_and_text_hash_the_same_after_the_round_trip_through_the_database(engine):
+    after = {
+        "float": 27.43,
+        "whole_float": 1.0,
+        "huge": 1e20,
+        "tiny": 1e-7,
+        "negative_zero": -0.0,
+        "big_int": 10**20,
+        "nested": [{"z": 1, "a": [0.5, None, True]}],
+        "zh": '昭阳红 \u2028 \\ "quoted"',
+        "tuple": (1, 2),
+    }
+    with session_scope(engine) as session:
+        (stored,) = append_events(
+            session, [{"actor": "system:test", "action": "test.numbers", "object_type": "test", "after": after}]
+        )
+    assert stored["after"]["tuple"] == [1, 2]
+    with Session(engine) as session:
+        check = verify_chain(session)
+        event = session.get(AuditEvent, stored["id"])
+    assert check.intact and check.events == 1
+    assert event.hash == stored["hash"]
+
+
+def test_an_event_with_an_unknown_field_is_refused(engine):
+    with session_scope(engine) as session, pytest.raises(ValueError, match="hash"):
+        append_events(session, [{"actor": "system:test", "action": "x", "object_type": "t", "hash": "0" * 64}])
+
+
+# --- append-only ---------------------------------------------------------------------------
+
+
+def test_the_database_refuses_to_update_or_delete_an_audit_event(engine, world):
+    before = stored_chain(engine)
+    assert before
+    for statement in (
+        "UPDATE audit_event SET actor = 'account:999' WHERE id = 1",
+        "UPDATE audit_event SET hash = prev_hash",
+        "DELETE FROM audit_event WHERE id = 1",
+        "DELETE FROM audit_event",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"), session_scope(engine) as session:
+        session.delete(session.get(AuditEvent, 1))
+    assert stored_chain(engine) == before
+    if engine.dialect.name == "postgresql":
+        # Not blocked, on purpose (the test fixtures use it): TRUNCATE, which only the table's
+        # owner or a superuser may run. Production keeps the app's role away from it.
+        with engine.begin() as connection:
+            connection.execute(text("TRUNCATE audit_event"))
+        assert stored_chain(engine) == []
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_of_twelve(engine):
+    with session_scope(engine) as session:
+        for number in range(12):
+            append_events(
+                session,
+                [{"actor": "system:test", "action": "test.step", "object_type": "test", "after": {"n": number}}],
+            )
+    return stored_chain(engine)
+
+
+def _check(engine, batch_size=5):
+    with Session(engine) as session:
+        return verify_chain(session, batch_size=batch_size)
+
+
+def test_an_intact_log_verifies(engine, log_of_twelve):
+    check = _check(engine)
+    assert check.intact and check.events == 12 and check.head_id == 12 and check.head_hash == log_of_twelve[-1][2]
+    assert _check(engine, batch_size=1) == check
+
+
+def test_an_empty_log_verifies(engine):
+    check = _check(engine)
+    assert check.intact and check.events == 0 and check.head_id is None and check.head_hash == GENESIS_HASH
+
+
+def test_a_changed_event_is_named(engine, log_of_twelve):
+    tamper(engine, """UPDATE audit_event SET "after" = '{"n": 99}' WHERE id = 7""")
+    check = _check(engine)
+    assert not check.intact and check.broken_id == 7 and check.events == 6 and check.head_id == 6
+    assert "do not match its hash" in check.problem
+
+
+def test_a_changed_event_with_a_recomputed_hash_breaks_the_next_link(engine, log_of_twelve):
+    with Session(engine) as session:
+        row = session.get(AuditEvent, 7).model_dump()
+    forged = event_hash(row | {"actor": "account:999"})
+    tamper(engine, "UPDATE audit_event SET actor = 'account:999', hash = :hash WHERE id = 7", hash=forged)
+    check = _check(engine)
+    assert check.broken_id == 8 and "not the hash of event 7" in check.problem
+
+
+def test_a_deleted_event_leaves_a_gap(engine, log_of_twelve):
+    tamper(engine, "DELETE FROM audit_event WHERE id = 5")
+    check = _check(engine)
+    assert check.broken_id == 6 and check.events == 4
+    assert "not the hash of event 4" in check.problem and "events 5..5 are missing" in check.problem
+
+
+def test_deleting_the_first_events_is_found(engine, log_of_twelve):
+    tamper(engine, "DELETE FROM audit_event WHERE id <= 2")
+    check = _check(engine)
+    assert check.broken_id == 3 and check.events == 0 and "genesis" in check.problem
+
+
+def test_an_event_slipped_in_at_the_end_is_found(engine, log_of_twelve):
+    _, _, last = log_of_twelve[-1]
+    with Session(engine) as session:
+        row = session.get(AuditEvent, 12).model_dump()
+    # Claims to follow event 11, as event 12 does: the UNIQUE prev_hash refuses it outright...
+    with pytest.raises(DBAPIError), engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_event (id, occurred_at, actor, action, object_type, prev_hash, hash) "
+                "VALUES (13, :at, 'x', 'x', 'x', :prev, :hash)"
+            ),
+            {"at": row["occurred_at"], "prev": row["prev_hash"], "hash": "f" * 64},
+        )
+    # ...and one that follows event 12 with a made-up hash is named.
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_event (id, occurred_at, actor, action, object_type, prev_hash, hash) "
+                "VALUES (13, :at, 'x', 'x', 'x', :prev, :hash)"
+            ),
+            {"at": row["occurred_at"], "prev": last, "hash": "f" * 64},
+        )
+    check = _check(engine)
+    assert check.broken_id == 13 and check.events == 12
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+def test_concurrent_appends_from_many_transactions_make_one_chain(engine):
+    threads, rounds = 8, 12
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def append(worker: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for number in range(rounds):
+                # Each transaction its own session and connection; 1 to 3 events in it.
+                with session_scope(engine) as session:
+                    append_events(
+                        session,
+                        [
+                            {
+                                "actor": f"system:worker-{worker}",
+                                "action": "test.concurrent",
+                                "object_type": "test",
+                                "object_id": number,
+                                "after": {"worker": worker, "round": number, "event": event},
+                            }
+                            for event in range(1 + number % 3)
+                        ],
+                    )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=append, args=(worker,)) for worker in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    expected = threads * sum(1 + number % 3 for number in range(rounds))
+    assert assert_one_linear_chain(engine) == expected
+    check = _check(engine, batch_size=1000)
+    assert check.intact and check.events == expected
