@@ -128,11 +128,8 @@ def _clear_open_market(
     else:
         # The premium belongs to the seller while eligibility (positive surplus) belongs to the
         # pair, so the value no longer splits over hubs: list the eligible pairs instead.
-        def value(offer: Offer, order: Order) -> int | None:
-            gain = surplus(offer, order, book)
-            return gain + poverty_premium(offer, policy) if gain > 0 else None
-
-        network = pair_network(offers, capacities, orders, value)
+        premiums = [poverty_premium(offer, policy) for offer in offers]
+        network = pair_network(offers, capacities, orders, book.freight, premiums)
     flows, stats = solve(network)
     allocation.stats.append(stats)
     for (i, j), kg in sorted(decompose(network, flows).items()):

@@ -29,6 +29,8 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from market.matching.book import Offer, Order
 
 GRADES = (3, 2, 1)  # premium, first, second: the order of the grade chain
@@ -52,6 +54,9 @@ class Network:
     def node(self) -> int:
         self.num_nodes += 1
         return self.num_nodes - 1
+
+    def costs_array(self) -> np.ndarray:
+        return np.asarray(self.costs, dtype=np.int64)
 
     def arc(self, tail: int, head: int, capacity: int, cost: int = 0) -> None:
         self.tails.append(tail)
@@ -92,19 +97,46 @@ def pair_network(
     offers: list[Offer],
     capacities: list[int],
     orders: list[Order],
-    pair_value,
+    freight: tuple[tuple[int, ...], ...],
+    premium: list[int] | None = None,
 ) -> Network:
-    """One arc per eligible pair; `pair_value(offer, order)` in fen per tonne, None if not eligible."""
+    """One arc per eligible pair, of value bid - ask - freight (> 0), plus the offer's `premium` (fen/t).
+
+    Built offer by offer with numpy, so the pairs are found at C speed; the arcs are kept as arrays.
+    """
     network = _frame("pairs", offers, capacities, orders, [0] * len(offers), [0] * len(orders))
+    if not orders:
+        return network
+    order_nodes = np.array([network.order_node[j] for j in range(len(orders))], dtype=np.int64)
+    min_grade = np.array([order.min_grade for order in orders], dtype=np.int64)
+    bid = np.array([order.bid for order in orders], dtype=np.int64)
+    start = np.array([order.start for order in orders], dtype=np.int64)
+    end = np.array([order.end for order in orders], dtype=np.int64)
+    order_kg = np.array([order.kg for order in orders], dtype=np.int64)
+    destination = np.array([order.destination for order in orders], dtype=np.int64)
+    freight_matrix = np.array(freight, dtype=np.int64).reshape(len(freight), -1)
+    chunks: list[tuple[np.ndarray, ...]] = []
     for i, offer in enumerate(offers):
         if i not in network.offer_node:
             continue
-        for j, order in enumerate(orders):
-            if offer.grade < order.min_grade or not overlaps(offer, order):
-                continue
-            value = pair_value(offer, order)
-            if value is not None and value > 0:
-                network.arc(network.offer_node[i], network.order_node[j], min(capacities[i], order.kg), -value)
+        value = bid - offer.ask - freight_matrix[offer.origin, destination]
+        eligible = np.flatnonzero(
+            (min_grade <= offer.grade) & (start <= offer.end) & (offer.start <= end) & (value > 0)
+        )
+        if eligible.size:
+            chunks.append(
+                (
+                    np.full(eligible.size, network.offer_node[i], dtype=np.int64),
+                    order_nodes[eligible],
+                    np.minimum(order_kg[eligible], capacities[i]),
+                    -(value[eligible] + (premium[i] if premium else 0)),
+                )
+            )
+    if chunks:
+        network.tails = np.concatenate([np.asarray(network.tails, dtype=np.int64), *(c[0] for c in chunks)])
+        network.heads = np.concatenate([np.asarray(network.heads, dtype=np.int64), *(c[1] for c in chunks)])
+        network.capacities = np.concatenate([np.asarray(network.capacities, dtype=np.int64), *(c[2] for c in chunks)])
+        network.costs = np.concatenate([np.asarray(network.costs, dtype=np.int64), *(c[3] for c in chunks)])
     return network
 
 
@@ -211,7 +243,7 @@ def hub_network(
     return network
 
 
-def decompose(network: Network, flows: list[int]) -> dict[tuple[int, int], int]:
+def decompose(network: Network, flows) -> dict[tuple[int, int], int]:
     """Split an (acyclic) flow into kg per (offer index, order index).
 
     Each offer's kg travel as labelled parcels through the arcs that carry flow, in
@@ -219,12 +251,16 @@ def decompose(network: Network, flows: list[int]) -> dict[tuple[int, int], int]:
     kg came from. Any split of an optimal flow gives pairs of value >= 0.
     """
     node_to_order = {node: index for index, node in network.order_node.items()}
+    flows = np.asarray(flows, dtype=np.int64)
+    tails = np.asarray(network.tails, dtype=np.int64)
+    heads = np.asarray(network.heads, dtype=np.int64)
     outgoing: dict[int, list[tuple[int, int]]] = defaultdict(list)
     indegree: dict[int, int] = defaultdict(int)
-    for arc, flow in enumerate(flows):
-        tail, head = network.tails[arc], network.heads[arc]
+    # Only arcs that carry flow matter: in an optimal basic flow there are about as many as nodes.
+    for arc in np.flatnonzero(flows > 0).tolist():
+        tail, head, flow = int(tails[arc]), int(heads[arc]), int(flows[arc])
         # Parcels stop at the orders: what lies beyond them (caps, the sink) is not about pairs.
-        if flow > 0 and tail != Network.SOURCE and head != Network.SINK and tail not in node_to_order:
+        if tail != Network.SOURCE and head != Network.SINK and tail not in node_to_order:
             outgoing[tail].append((head, flow))
             indegree[head] += 1
     parcels: dict[int, deque[list[int]]] = defaultdict(deque)

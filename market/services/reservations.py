@@ -1,7 +1,7 @@
 """Keeping offers, orders and agreements in step with the contracts that hold their tonnes.
 
-Every counter moves in one set-based UPDATE per table (one statement with many rows), and
-each status follows from the counters in the same statement.
+Every counter moves in set-based UPDATE ... FROM (VALUES ...) statements (thousands of rows
+each), and each status follows from the counters in the same statement.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import BigInteger, case, column, select, update, values
 from sqlmodel import Session
 
 from market.models import DemandOrder, PurchaseAgreement, SupplyOffer
@@ -24,6 +24,25 @@ def _by(rows: list[dict[str, Any]], key: str) -> dict[int, int]:
     return totals
 
 
+CHUNK = 5_000  # rows per statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bound values
+
+
+def _apply(session: Session, table, changes: dict[int, int], assignments) -> None:
+    """UPDATE table ... FROM (VALUES (id, kg), ...) as a CTE: one statement per CHUNK rows, never one per row.
+
+    `assignments(kg)` gives the SET clause, where `kg` is the change for the row being updated.
+    """
+    rows = sorted(changes.items())
+    for first in range(0, len(rows), CHUNK):
+        # As a CTE: SQLite takes WITH delta(row_id, kg) AS (VALUES ...), not VALUES ... AS delta(...).
+        delta = (
+            values(column("row_id", BigInteger), column("kg", BigInteger), name="delta")
+            .data(rows[first : first + CHUNK])
+            .cte("delta")
+        )
+        session.execute(update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg)))
+
+
 def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
     """Add (sign +1) or release (sign -1) contracted kg on offers, orders and agreements, with their statuses.
 
@@ -36,69 +55,71 @@ def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
     offer = SupplyOffer.__table__.c
     order = DemandOrder.__table__.c
     agreement = PurchaseAgreement.__table__.c
-    kg = bindparam("kg")
-    offers = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "offer_id").items())]
-    orders = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "order_id").items())]
-    agreements = [{"row_id": row_id, "kg": sign * total} for row_id, total in sorted(_by(rows, "agreement_id").items())]
+    offers = {row_id: sign * total for row_id, total in _by(rows, "offer_id").items()}
+    orders = {row_id: sign * total for row_id, total in _by(rows, "order_id").items()}
+    agreements = {row_id: sign * total for row_id, total in _by(rows, "agreement_id").items()}
+
     offer_withdrawn = offer.status == OfferStatus.withdrawn.value
-    if offers:
-        session.execute(
-            update(SupplyOffer.__table__)
-            .where(offer.id == bindparam("row_id"))
-            .values(
-                contracted_kg=offer.contracted_kg + kg,
-                withdrawn_kg=offer.withdrawn_kg + case((offer_withdrawn, -kg), else_=0),
-                status=case(
-                    (offer_withdrawn, OfferStatus.withdrawn.value),
-                    (offer.contracted_kg + kg == 0, OfferStatus.open.value),
-                    (offer.quantity_kg - offer.contracted_kg - kg - offer.withdrawn_kg == 0, OfferStatus.matched.value),
-                    else_=OfferStatus.partially_matched.value,
-                ),
-                updated_at=now,
+    _apply(
+        session,
+        SupplyOffer.__table__,
+        offers,
+        lambda kg: {
+            "contracted_kg": offer.contracted_kg + kg,
+            "withdrawn_kg": offer.withdrawn_kg + case((offer_withdrawn, -kg), else_=0),
+            "status": case(
+                (offer_withdrawn, OfferStatus.withdrawn.value),
+                (offer.contracted_kg + kg == 0, OfferStatus.open.value),
+                (offer.quantity_kg - offer.contracted_kg - kg - offer.withdrawn_kg == 0, OfferStatus.matched.value),
+                else_=OfferStatus.partially_matched.value,
             ),
-            offers,
-        )
-    if agreements:
-        # Contracted before called-off: the agreement's CHECK holds contracted <= called off at every step.
-        session.execute(
-            update(PurchaseAgreement.__table__)
-            .where(agreement.id == bindparam("row_id"))
-            .values(contracted_kg=agreement.contracted_kg + kg, updated_at=now),
-            agreements,
-        )
+            "updated_at": now,
+        },
+    )
+    # Contracted before called-off: the agreement's CHECK holds contracted <= called off at every step.
+    _apply(
+        session,
+        PurchaseAgreement.__table__,
+        agreements,
+        lambda kg: {
+            "contracted_kg": agreement.contracted_kg + kg,
+            "updated_at": now,
+        },
+    )
     order_cancelled = order.status == OrderStatus.cancelled.value
     if sign < 0:
         # Before the orders change: the kg a cancelled call-off releases return to its agreement.
-        released = defaultdict(int)
-        cancelled = set(
-            session.execute(
-                select(order.id).where(order.id.in_([o["row_id"] for o in orders]), order_cancelled)
-            ).scalars()
-        )
+        ids = sorted(orders)
+        cancelled = set()
+        for first in range(0, len(ids), CHUNK):
+            chunk = ids[first : first + CHUNK]
+            cancelled |= set(session.execute(select(order.id).where(order.id.in_(chunk), order_cancelled)).scalars())
+        released: dict[int, int] = defaultdict(int)
         for row in rows:
             if row["order_id"] in cancelled and row["agreement_id"] is not None:
                 released[row["agreement_id"]] += row["quantity_kg"]
-        if released:
-            session.execute(
-                update(PurchaseAgreement.__table__)
-                .where(agreement.id == bindparam("row_id"))
-                .values(called_off_kg=agreement.called_off_kg - bindparam("kg"), updated_at=now),
-                [{"row_id": row_id, "kg": total} for row_id, total in sorted(released.items())],
-            )
-    if orders:
-        session.execute(
-            update(DemandOrder.__table__)
-            .where(order.id == bindparam("row_id"))
-            .values(
-                contracted_kg=order.contracted_kg + kg,
-                cancelled_kg=order.cancelled_kg + case((order_cancelled, -kg), else_=0),
-                status=case(
-                    (order_cancelled, OrderStatus.cancelled.value),
-                    (order.contracted_kg + kg == 0, OrderStatus.open.value),
-                    (order.quantity_kg - order.contracted_kg - kg - order.cancelled_kg == 0, OrderStatus.matched.value),
-                    else_=OrderStatus.partially_matched.value,
-                ),
-                updated_at=now,
-            ),
-            orders,
+        _apply(
+            session,
+            PurchaseAgreement.__table__,
+            released,
+            lambda kg: {
+                "called_off_kg": agreement.called_off_kg - kg,
+                "updated_at": now,
+            },
         )
+    _apply(
+        session,
+        DemandOrder.__table__,
+        orders,
+        lambda kg: {
+            "contracted_kg": order.contracted_kg + kg,
+            "cancelled_kg": order.cancelled_kg + case((order_cancelled, -kg), else_=0),
+            "status": case(
+                (order_cancelled, OrderStatus.cancelled.value),
+                (order.contracted_kg + kg == 0, OrderStatus.open.value),
+                (order.quantity_kg - order.contracted_kg - kg - order.cancelled_kg == 0, OrderStatus.matched.value),
+                else_=OrderStatus.partially_matched.value,
+            ),
+            "updated_at": now,
+        },
+    )

@@ -83,12 +83,8 @@ def test_the_poverty_weight_optimum_equals_the_lp_with_the_premium(book, weight)
 def test_the_hub_network_and_the_pair_list_reach_the_same_optimum(book):
     offers, orders = sorted(book.offers, key=lambda o: o.id), sorted(book.orders, key=lambda o: o.id)
     capacities = [offer.kg for offer in offers]
-
-    def value(offer: Offer, order: Order):
-        return order.bid - offer.ask - book.freight[offer.origin][order.destination]
-
     hubs = hub_network(offers, capacities, orders, book.freight)
-    pairs = pair_network(offers, capacities, orders, value)
+    pairs = pair_network(offers, capacities, orders, book.freight)
     hub_flows, _ = solve(hubs)
     pair_flows, _ = solve(pairs)
     hub_cost = sum(flow * cost for flow, cost in zip(hub_flows, hubs.costs, strict=True))
@@ -185,3 +181,67 @@ def test_a_worked_example():
     assert baseline.gains == 1_000 * 1_500 + 1_000 * 500
     midpoint = {line.order_id: line.price for line in optimum.lines}
     assert midpoint == {6: 5_500 + 1_750, 5: 4_500 + 750}
+
+
+@EXAMPLES
+@given(books(agreements=False, max_offers=10, max_orders=10))
+def test_both_solvers_reach_the_same_optimum(book):
+    from market.matching.solver import NETWORK_SIMPLEX, ORTOOLS
+
+    offers, orders = sorted(book.offers, key=lambda o: o.id), sorted(book.orders, key=lambda o: o.id)
+    network = hub_network(offers, [offer.kg for offer in offers], orders, book.freight)
+    costs = {}
+    for name in (NETWORK_SIMPLEX, ORTOOLS):
+        flows, stats = solve(network, solver=name)
+        assert stats.solver == name
+        for arc, flow in enumerate(flows):
+            assert 0 <= flow <= network.capacities[arc]
+        costs[name] = sum(flow * cost for flow, cost in zip(flows, network.costs, strict=True))
+    assert costs[NETWORK_SIMPLEX] == costs[ORTOOLS] == -lp_optimum(book)
+
+
+def _reference_first_come_first_served(book: Book) -> list[tuple[int, int, int]]:
+    """The baseline's definition, written the slow and obvious way."""
+    offers = sorted(book.offers, key=lambda offer: offer.id)
+    left = {offer.id: offer.kg for offer in offers}
+    terms = {t.id: t for t in book.agreements}
+    agreement_left = {t.id: t.kg for t in book.agreements}
+    lines = []
+    for order in sorted(book.orders, key=lambda order: (order.agreement_id is None, order.id)):
+        terms_of = terms.get(order.agreement_id) if order.agreement_id is not None else None
+        if order.agreement_id is not None and terms_of is None:
+            continue
+        paid = order.bid if terms_of is None else terms_of.price
+        wanted = order.kg if terms_of is None else min(order.kg, agreement_left[terms_of.id])
+
+        def delivered(offer, order=order):
+            return offer.ask + book.freight[offer.origin][order.destination]
+
+        eligible = [
+            offer
+            for offer in offers
+            if left[offer.id] > 0
+            and offer.grade >= order.min_grade
+            and offer.start <= order.end
+            and order.start <= offer.end
+            and paid - delivered(offer) > 0
+            and (terms_of is None or offer.cooperative_id == terms_of.cooperative_id)
+        ]
+        filled = 0
+        for offer in sorted(eligible, key=lambda offer: (delivered(offer), offer.id)):
+            kg = min(wanted - filled, left[offer.id])
+            if kg == 0:
+                break
+            left[offer.id] -= kg
+            filled += kg
+            lines.append((offer.id, order.id, kg))
+        if terms_of is not None:
+            agreement_left[terms_of.id] -= filled
+    return lines
+
+
+@EXAMPLES
+@given(books(max_offers=12, max_orders=12))
+def test_the_fast_baseline_follows_its_definition(book):
+    fast = [(line.offer_id, line.order_id, line.kg) for line in first_come_first_served(book).lines]
+    assert fast == _reference_first_come_first_served(book)

@@ -112,3 +112,20 @@ def test_finishing_before_every_product_is_solved_is_refused(engine, apple_book)
 
     with pytest.raises(Conflict), session_scope(engine) as session:
         matching.finish_match_run(session, run_id=run_id)
+
+
+def test_reservations_are_written_in_chunks_and_add_up(engine, apple_book, monkeypatch):
+    from market.services import reservations
+
+    monkeypatch.setattr(reservations, "CHUNK", 1)  # one row per statement: every chunk boundary is crossed
+    run_id = _running_run(engine)
+    with session_scope(engine) as session:
+        matching.solve_product(session, run_id=run_id, product=Product.apple)
+    with session_scope(engine) as session:
+        contracted = dict(session.exec(select(Contract.order_id, Contract.quantity_kg)).all())
+        from market.models import DemandOrder
+
+        orders = {order.id: order for order in session.exec(select(DemandOrder)).all()}
+        offer = session.exec(select(SupplyOffer)).one()
+    assert len(contracted) == 2 and sum(contracted.values()) == offer.contracted_kg == 100_000
+    assert {order_id: orders[order_id].contracted_kg for order_id in contracted} == contracted
