@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
+from typing import Any
 
-from sqlalchemy import event, text
+from psycopg.types.json import Jsonb
+from sqlalchemy import JSON, Table, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
@@ -75,3 +78,31 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows into `table` in this transaction: COPY on PostgreSQL, a multi-row INSERT elsewhere.
+
+    Every row names the same columns. JSON columns take dicts; enums go in as their values.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    driver = session.connection().connection.driver_connection
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Jsonb(row[name]) if name in json_columns and row[name] is not None else _plain(row[name])
+                    for name in columns
+                ]
+            )
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlmodel import Session, SQLModel
 
+from market.db import insert_rows
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -118,7 +119,27 @@ def event_hash(event: Mapping[str, Any]) -> str:
         "after": event["after"],
         "prev_hash": event["prev_hash"],
     }
-    return hashlib.sha256(canonical_json(document).encode("ascii")).hexdigest()
+    text = _fast_canonical_json(document) if _floatless_and_shallow(document) else canonical_json(document)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _floatless_and_shallow(document: Mapping[str, Any]) -> bool:
+    """True when json.dumps spells `document` exactly as canonical_json does: no floats (which
+    canonical_json writes its own way), and nothing nested deeper than before/after's own values."""
+    for value in document.values():
+        kind = type(value)
+        if kind is float or kind is list:
+            return False
+        if kind is dict:
+            for inner in value.values():
+                if type(inner) in (float, dict, list):
+                    return False
+    return True
+
+
+def _fast_canonical_json(document: Mapping[str, Any]) -> str:
+    # The C encoder: sorted keys, no spaces, ASCII escapes, as canonical_json writes them.
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 # --- appending -----------------------------------------------------------------------------
@@ -140,9 +161,16 @@ def _head(session: Session) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row.id, row.hash)
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _as_stored(document: Any) -> Any:
     """A before/after document as the database gives it back: plain JSON types, string keys."""
-    return None if document is None else json.loads(json.dumps(document, allow_nan=False))
+    if document is None:
+        return None
+    if type(document) is dict and all(type(key) is str and type(value) in _PLAIN for key, value in document.items()):
+        return dict(document)  # already what the database would give back (snapshots usually are)
+    return json.loads(json.dumps(document, allow_nan=False))
 
 
 def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -179,7 +207,7 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
         }
         row["hash"] = head_hash = event_hash(row)
         rows.append(row)
-    session.execute(insert(_TABLE), rows)
+    insert_rows(session, _TABLE, rows)
     return rows
 
 

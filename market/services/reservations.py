@@ -1,15 +1,17 @@
 """Keeping offers, orders and agreements in step with the contracts that hold their tonnes.
 
-Every counter moves in set-based UPDATE ... FROM (VALUES ...) statements (thousands of rows
-each), and each status follows from the counters in the same statement.
+Every counter moves in one set-based UPDATE per table, joined to the changes passed as one
+array (or one JSON document), and each status follows from the counters in the same statement.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, case, column, select, update, values
+from sqlalchemy import BigInteger, case, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from market.models import DemandOrder, PurchaseAgreement, SupplyOffer
@@ -24,23 +26,33 @@ def _by(rows: list[dict[str, Any]], key: str) -> dict[int, int]:
     return totals
 
 
-CHUNK = 5_000  # rows per statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bound values
+def _changes(session: Session, changes: dict[int, int]):
+    """The (row_id, kg) pairs as a table the UPDATE can join: two bound values, whatever the count.
+
+    PostgreSQL unnests two arrays; SQLite reads a JSON array with json_each. Either way one
+    statement updates every row, and the statement's text does not grow with the rows.
+    """
+    ids, kgs = zip(*sorted(changes.items()), strict=True)
+    if session.get_bind().dialect.name == "postgresql":
+        return select(
+            func.unnest(literal(list(ids), ARRAY(BigInteger))).label("row_id"),
+            func.unnest(literal(list(kgs), ARRAY(BigInteger))).label("kg"),
+        ).cte("delta")
+    pairs = func.json_each(literal(json.dumps([list(pair) for pair in zip(ids, kgs, strict=True)]))).table_valued(
+        "value"
+    )
+    return select(
+        cast(func.json_extract(pairs.c.value, "$[0]"), BigInteger).label("row_id"),
+        cast(func.json_extract(pairs.c.value, "$[1]"), BigInteger).label("kg"),
+    ).cte("delta")
 
 
 def _apply(session: Session, table, changes: dict[int, int], assignments) -> None:
-    """UPDATE table ... FROM (VALUES (id, kg), ...) as a CTE: one statement per CHUNK rows, never one per row.
-
-    `assignments(kg)` gives the SET clause, where `kg` is the change for the row being updated.
-    """
-    rows = sorted(changes.items())
-    for first in range(0, len(rows), CHUNK):
-        # As a CTE: SQLite takes WITH delta(row_id, kg) AS (VALUES ...), not VALUES ... AS delta(...).
-        delta = (
-            values(column("row_id", BigInteger), column("kg", BigInteger), name="delta")
-            .data(rows[first : first + CHUNK])
-            .cte("delta")
-        )
-        session.execute(update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg)))
+    """One set-based UPDATE ... FROM the changes; `assignments(kg)` gives its SET clause."""
+    if not changes:
+        return
+    delta = _changes(session, changes)
+    session.execute(update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg)))
 
 
 def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
@@ -89,11 +101,12 @@ def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
     order_cancelled = order.status == OrderStatus.cancelled.value
     if sign < 0:
         # Before the orders change: the kg a cancelled call-off releases return to its agreement.
-        ids = sorted(orders)
-        cancelled = set()
-        for first in range(0, len(ids), CHUNK):
-            chunk = ids[first : first + CHUNK]
-            cancelled |= set(session.execute(select(order.id).where(order.id.in_(chunk), order_cancelled)).scalars())
+        touched = _changes(session, orders)
+        cancelled = set(
+            session.execute(
+                select(order.id).join(touched, touched.c.row_id == order.id).where(order_cancelled)
+            ).scalars()
+        )
         released: dict[int, int] = defaultdict(int)
         for row in rows:
             if row["order_id"] in cancelled and row["agreement_id"] is not None:

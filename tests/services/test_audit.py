@@ -8,6 +8,8 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -331,3 +333,21 @@ def test_concurrent_appends_from_many_transactions_make_one_chain(engine):
     assert assert_one_linear_chain(engine) == expected
     check = _check(engine, batch_size=1000)
     assert check.intact and check.events == expected
+
+
+_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=12)
+_documents = st.dictionaries(
+    st.text(max_size=8),
+    _scalars
+    | st.dictionaries(st.text(max_size=8), _scalars, max_size=6)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    max_size=8,
+)
+
+
+@given(_documents)
+def test_the_fast_spelling_of_plain_events_is_the_canonical_one(document):
+    from market.services.audit import _fast_canonical_json, _floatless_and_shallow, canonical_json
+
+    if _floatless_and_shallow(document):
+        assert _fast_canonical_json(document) == canonical_json(document)

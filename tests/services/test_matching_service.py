@@ -1,5 +1,6 @@
 """The match-run service steps: concurrency, repetition and failure."""
 
+import re
 import threading
 
 import pytest
@@ -114,17 +115,20 @@ def test_finishing_before_every_product_is_solved_is_refused(engine, apple_book)
         matching.finish_match_run(session, run_id=run_id)
 
 
-def test_reservations_are_written_in_chunks_and_add_up(engine, apple_book, monkeypatch):
-    from market.services import reservations
+def test_reservations_take_one_statement_per_table_however_many_rows(engine, apple_book):
+    from sqlalchemy import event
 
-    monkeypatch.setattr(reservations, "CHUNK", 1)  # one row per statement: every chunk boundary is crossed
+    from market.models import DemandOrder
+
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     run_id = _running_run(engine)
     with session_scope(engine) as session:
         matching.solve_product(session, run_id=run_id, product=Product.apple)
+    updates = [table for sql in statements for table in re.findall(r"UPDATE (supply_offer|demand_order) SET", sql)]
+    assert sorted(updates) == ["demand_order", "supply_offer"]  # two orders, one lot: still one each
     with session_scope(engine) as session:
         contracted = dict(session.exec(select(Contract.order_id, Contract.quantity_kg)).all())
-        from market.models import DemandOrder
-
         orders = {order.id: order for order in session.exec(select(DemandOrder)).all()}
         offer = session.exec(select(SupplyOffer)).one()
     assert len(contracted) == 2 and sum(contracted.values()) == offer.contracted_kg == 100_000
