@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     rate_limit: str = "600/minute"
     # How many match runs one admin account may have queued or running at once.
     max_active_runs_per_admin: int = 3
+    # Beat sends `matching.sweep` this often (0: never on a schedule; a worker still sweeps once when it starts).
+    match_sweep_interval_seconds: int = 60
+    # The sweep sends a queued or running run to the workers again once nothing has happened to it (no audit
+    # event on the run, no product written) for this long and no transaction is working on it.
+    match_sweep_grace_seconds: int = 300
+    # Seconds before Redis hands an unacknowledged task to a worker again; 0: the built-in default (the hard
+    # time limit plus ten minutes, see workers/__init__.py). Shorter than the time limits only in tests.
+    celery_visibility_timeout: int = 0
 
     @field_validator("database_url")
     @classmethod
@@ -100,6 +108,20 @@ class Settings(BaseSettings):
     def _max_active_runs(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be a whole number of runs, at least 1")
+        return value
+
+    @field_validator("match_sweep_interval_seconds", "celery_visibility_timeout")
+    @classmethod
+    def _seconds_or_off(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or a whole number of seconds")
+        return value
+
+    @field_validator("match_sweep_grace_seconds")
+    @classmethod
+    def _sweep_grace(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be a whole number of seconds, at least 1")
         return value
 
     @field_validator("redis_url")

@@ -2,14 +2,23 @@
 
 Both paths call the same service steps, each in a transaction of its own:
 begin the run, solve each product, finish (or fail) the run.
+
+`submit_match_run` raises when Redis cannot take the task; the API then leaves the run queued
+(with a warning), and the workers' sweep (`matching.sweep`, see workers/) sends it once Redis
+is back. Nothing is lost, and the run still takes effect once.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from market.config import Settings
 from market.db import session_scope
@@ -18,20 +27,45 @@ from market.services import matching
 log = logging.getLogger(__name__)
 
 MATCHING_RUN_TASK = "matching.run"
+MATCHING_SWEEP_TASK = "matching.sweep"
+
+#: Tries of one step when the database says "try again" (deadlock, serialization failure, lost connection).
+STEP_TRIES = 5
+
+T = TypeVar("T")
+
+
+def _step(engine: Engine, what: str, work: Callable[[Session], T]) -> T:
+    """One service step in a transaction of its own, tried again on OperationalError (each try starts afresh)."""
+    for attempt in range(1, STEP_TRIES + 1):
+        try:
+            with session_scope(engine) as session:
+                return work(session)
+        except OperationalError as exc:
+            if attempt == STEP_TRIES:
+                raise
+            log.warning("%s: %s; trying again (%d of %d)", what, type(exc.orig or exc).__name__, attempt, STEP_TRIES)
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def run_match_in_process(engine: Engine, run_id: int, *, auto_approve: bool = False) -> None:
     """A whole match run, step by step, here and now; a failure marks the run failed."""
     try:
-        with session_scope(engine) as session:
-            products = matching.begin_match_run(session, run_id=run_id)
+        products = _step(engine, f"match run {run_id}", lambda s: matching.begin_match_run(s, run_id=run_id))
         if products is None:
             return
         for product in products:
-            with session_scope(engine) as session:
-                matching.solve_product(session, run_id=run_id, product=product)
-        with session_scope(engine) as session:
-            matching.finish_match_run(session, run_id=run_id, auto_approve=auto_approve)
+            _step(
+                engine,
+                f"match run {run_id}: {product.value}",
+                lambda s, product=product: matching.solve_product(s, run_id=run_id, product=product),
+            )
+        _step(
+            engine,
+            f"match run {run_id}",
+            lambda s: matching.finish_match_run(s, run_id=run_id, auto_approve=auto_approve),
+        )
     except Exception as exc:
         log.exception("match run %s failed", run_id)
         with session_scope(engine) as session:
@@ -48,6 +82,7 @@ class Jobs:
         self._celery = None
 
     def submit_match_run(self, run_id: int) -> Future | None:
+        """Send the run to Celery (raises if the broker cannot take it) or to this process's thread."""
         if self.settings.uses_celery:
             self._celery_app().send_task(MATCHING_RUN_TASK, args=[run_id])
             return None
@@ -57,6 +92,23 @@ class Jobs:
         return self._executor.submit(
             run_match_in_process, self.engine, run_id, auto_approve=self.settings.match_auto_approve
         )
+
+    def hand_over_match_run(self, run_id: int) -> bool:
+        """Send a committed, queued run on its way; False (with a warning) if the task queue is unreachable.
+
+        The run is never failed for want of a broker: it stays queued and the workers' sweep sends it
+        once the queue is back."""
+        try:
+            self.submit_match_run(run_id)
+        except Exception as exc:  # the broker is down: kombu's OperationalError, a socket error, …
+            log.warning(
+                "match run %s stays queued: the task queue is unreachable (%s: %s); the sweep sends it once it is back",
+                run_id,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
 
     def _celery_app(self):
         if self._celery is None:

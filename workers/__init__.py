@@ -8,6 +8,7 @@ calls one service and returns a plain value. Nothing else.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ SOFT_TIME_LIMIT = HARD_TIME_LIMIT - 60
 #: Redis hands an unacknowledged message to another worker after this long. Tasks with
 #: `acks_late` acknowledge only when they finish, so this must outlast the longest run,
 #: or a slow task would be started a second time while the first is still working.
+#: (CELERY_VISIBILITY_TIMEOUT overrides it, for tests that want exactly that to happen.)
 VISIBILITY_TIMEOUT = HARD_TIME_LIMIT + 10 * 60
 
 #: Options for tasks that may safely run twice: the message is acknowledged after the task
@@ -60,12 +62,40 @@ def matching_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
+def sweep_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """`matching.sweep` every MATCH_SWEEP_INTERVAL_SECONDS (a minute by default): it sends again the runs
+    that are queued or running but stalled, e.g. because Redis lost their message. 0: none."""
+    if settings.match_sweep_interval_seconds == 0:
+        return {}
+    interval = timedelta(seconds=settings.match_sweep_interval_seconds)
+    return {
+        "sweep-stalled-match-runs": {
+            "task": "matching.sweep",
+            "schedule": interval,
+            "options": {"expires": interval.total_seconds()},
+        }
+    }
+
+
+def broker_transport_options(settings: Settings) -> dict[str, Any]:
+    if not settings.celery_visibility_timeout:
+        return {"visibility_timeout": VISIBILITY_TIMEOUT}
+    timeout = settings.celery_visibility_timeout
+    # Kombu looks for overdue messages every 10 s x 10 (100 s) by default; with a timeout of its own,
+    # look a few times per timeout, so a message comes back about when the timeout says.
+    return {
+        "visibility_timeout": timeout,
+        "unacked_restore_interval": max(1, min(10, timeout // 3)),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
         "task_default_queue": settings.celery_queue,
         "result_backend": settings.redis_url,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT},
+        "broker_transport_options": broker_transport_options(settings),
         "broker_connection_retry_on_startup": True,
         # A web request that queues a task while Redis is down should hear so in seconds, not minutes.
         "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
@@ -88,7 +118,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # If the broker connection drops, stop acks_late tasks: their messages return to the queue.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_expires": 24 * 60 * 60,
-        "beat_schedule": BEAT_SCHEDULE | matching_schedule(settings),
+        "beat_schedule": BEAT_SCHEDULE | sweep_schedule(settings) | matching_schedule(settings),
     }
 
 
@@ -97,6 +127,13 @@ def make_celery(settings: Settings) -> Celery:
     if not settings.redis_url:
         raise ConfigError(
             "REDIS_URL is not set: the Celery worker and beat need Redis, e.g. REDIS_URL=redis://127.0.0.1:6379/0"
+        )
+    if settings.celery_visibility_timeout and settings.celery_visibility_timeout <= HARD_TIME_LIMIT:
+        logging.getLogger(__name__).warning(
+            "CELERY_VISIBILITY_TIMEOUT=%s is shorter than the tasks' time limit (%s s): a task still running "
+            "after it will be delivered a second time",
+            settings.celery_visibility_timeout,
+            HARD_TIME_LIMIT,
         )
     app = Celery("market", include=list(TASK_MODULES))
     app.config_from_object(celery_config(settings))

@@ -6,9 +6,10 @@ REDIS_URL, or with a bad setting, the process stops with one line instead of a t
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from market.config import ConfigError, get_settings
 from workers import make_celery
@@ -26,3 +27,13 @@ except ConfigError as exc:
 def _fresh_engine_per_process(**_kwargs: object) -> None:
     # A prefork child inherits the parent's memory, engine pool included; sockets must not be shared.
     dispose_engine_after_fork()
+
+
+@worker_ready.connect
+def _sweep_when_ready(**_kwargs: object) -> None:
+    # Once at start, whether or not beat runs: runs whose messages were lost while no worker (or no
+    # Redis) was up are sent again now, not a sweep interval later. The task runs on a pool process.
+    try:
+        app.send_task("matching.sweep")
+    except Exception as exc:  # the broker went away again; beat's next sweep will do
+        logging.getLogger(__name__).warning("could not send matching.sweep at start: %s", exc)

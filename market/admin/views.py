@@ -341,15 +341,14 @@ def request_run():
         db(), actor=actor(), data=data, max_active=current_app.config["MARKET_SETTINGS"].max_active_runs_per_admin
     )
     db().commit()
-    try:
-        current_app.extensions["market.jobs"].submit_match_run(run.id)
-    except Exception as exc:  # the broker is down: say so, and do not leave the run queued for ever
-        log.error("match run %s could not be queued: %s", run.id, exc)
-        matching.fail_match_run(db(), run_id=run.id, error=f"could not be queued: {type(exc).__name__}")
-        db().commit()
+    if not current_app.extensions["market.jobs"].hand_over_match_run(run.id):
         flash(
-            _("Match run %(id)s could not be queued: the task queue is unavailable. Request it again.", id=run.id),
-            "error",
+            _(
+                "Match run %(id)s is queued, but the task queue is unavailable: "
+                "it will be sent to the workers once the queue is back. Do not request it again.",
+                id=run.id,
+            ),
+            "warning",
         )
         return redirect(url_for("admin.run", run_id=run.id), 303)
     flash(_("Match run %(id)s is queued; this page shows its report once it is ready.", id=run.id), "success")

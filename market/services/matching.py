@@ -6,21 +6,27 @@ takes that product's row in `matching_lock`, so two runs never solve one product
 and the second sees the first one's reservations. Each step is safe to repeat: a product
 already written for a run (its `match_run_part`) is not solved again, and a run past a
 step ignores that step.
+
+Nothing is lost either: a failed run can be retried (`retry_match_run`), and `sweep_match_runs`
+finds runs that are queued or running but that nothing has happened to for a while (their
+message was lost with a Redis restart, or never sent while Redis was down) so that the
+workers are sent them again.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
 from market.models import (
+    AuditEvent,
     Contract,
     MatchingLock,
     MatchRun,
@@ -31,6 +37,7 @@ from market.models.common import (
     MatchRunStatus,
     Product,
     Role,
+    as_utc,
     utcnow,
 )
 from market.models.match_run import MatchRunCreate
@@ -46,6 +53,7 @@ from market.units import value_fen, yuan_to_fen
 log = logging.getLogger(__name__)
 
 MATCHER = Actor.system("matching")
+SWEEPER = Actor.system("sweeper")
 
 
 def request_match_run(
@@ -112,8 +120,20 @@ def begin_match_run(session: Session, *, run_id: int) -> list[Product] | None:
     session.add(run)
     session.flush()
     record_event(session, actor=MATCHER, action="match_run.start", row=run, before=before)
-    done = set(session.execute(select(MatchRunPart.product).where(MatchRunPart.match_run_id == run_id)).scalars())
+    return _unsolved(session, run)
+
+
+def _unsolved(session: Session, run: MatchRun) -> list[Product]:
+    done = set(session.execute(select(MatchRunPart.product).where(MatchRunPart.match_run_id == run.id)).scalars())
     return [product for product in run_products(run) if product not in done]
+
+
+def unsolved_products(session: Session, *, run_id: int) -> list[Product]:
+    """The products of a run not written yet (read without locks: a step that has just committed sees its own)."""
+    run = session.get(MatchRun, run_id)
+    if run is None:
+        raise NotFound(f"match run {run_id} not found")
+    return _unsolved(session, run)
 
 
 def _lock_product(session: Session, product: Product, run_id: int) -> None:
@@ -133,7 +153,9 @@ def _lock_product(session: Session, product: Product, run_id: int) -> None:
 def solve_product(session: Session, *, run_id: int, product: Product) -> bool:
     """Solve one product of a running run and write its proposed contracts. False if nothing was left to do."""
     _lock_product(session, product, run_id)
-    run = session.execute(select(MatchRun).where(MatchRun.id == run_id)).scalars().first()
+    # FOR SHARE until commit: failing or re-beginning the run waits for this solve (so a failed run never
+    # keeps contracts written after it failed), and the sweep sees a run being solved as busy.
+    run = session.execute(select(MatchRun).where(MatchRun.id == run_id).with_for_update(read=True)).scalars().first()
     if run is None or run.status != MatchRunStatus.running:
         return False
     already = select(MatchRunPart.id).where(MatchRunPart.match_run_id == run_id, MatchRunPart.product == product)
@@ -296,6 +318,57 @@ def fail_match_run(session: Session, *, run_id: int, error: str) -> None:
     record_event(session, actor=MATCHER, action="match_run.fail", row=run, before=before)
 
 
+def sweep_match_runs(session: Session, *, grace: timedelta) -> list[int]:
+    """The runs to send to the workers again: queued or running, and stalled.
+
+    A run is stalled when nothing has been recorded about it for longer than `grace` (its last audit
+    event: requested, started, re-sent, retried; or its last product written) and no transaction is
+    working on it now: a solve holds its run's row until it commits, and rows are taken here with
+    SKIP LOCKED, so on PostgreSQL a run in the middle of a long solve is never picked, however long
+    the solve. Each stalled run gets a `match_run.resend` event, so the next sweep leaves it alone for
+    another `grace`. The caller sends `matching.run` for each id once this transaction has committed;
+    that task is safe to receive twice, so a run whose message was not lost after all is merely
+    started twice and written once.
+    """
+    cutoff = utcnow() - grace
+    active = (MatchRunStatus.queued, MatchRunStatus.running)
+    runs = list(
+        session.execute(
+            select(MatchRun)
+            .where(MatchRun.status.in_(active), MatchRun.created_at < cutoff)
+            .order_by(MatchRun.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not runs:
+        return []
+    ids = [run.id for run in runs]
+    last_event = dict(
+        session.execute(
+            select(AuditEvent.object_id, func.max(AuditEvent.occurred_at))
+            .where(AuditEvent.object_type == MatchRun.__tablename__, AuditEvent.object_id.in_(ids))
+            .group_by(AuditEvent.object_id)
+        ).all()
+    )
+    last_part = dict(
+        session.execute(
+            select(MatchRunPart.match_run_id, func.max(MatchRunPart.created_at))
+            .where(MatchRunPart.match_run_id.in_(ids))
+            .group_by(MatchRunPart.match_run_id)
+        ).all()
+    )
+    stalled = []
+    for run in runs:
+        moments = (run.created_at, run.started_at, last_event.get(run.id), last_part.get(run.id))
+        if max(as_utc(moment) for moment in moments if moment is not None) < cutoff:
+            stalled.append(run)
+    for run in stalled:
+        record_event(session, actor=SWEEPER, action="match_run.resend", row=run, before=snapshot(run))
+    if stalled:
+        log.warning("match runs %s stalled for over %s: sending them again", [run.id for run in stalled], grace)
+    return [run.id for run in stalled]
+
+
 def _proposed_contracts(session: Session, run_id: int) -> list[Contract]:
     return list(
         session.execute(
@@ -366,6 +439,58 @@ def reject_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun
     session.add(run)
     session.flush()
     record_event(session, actor=actor, action="match_run.reject", row=run, before=before)
+    return run
+
+
+def retry_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:
+    """Put a failed run back in the queue, to be solved afresh; its `attempts` count on.
+
+    What the failed attempt left is cleared first, so the retry writes every product anew: a contract
+    it still proposed is cancelled and its tonnes released (failing did that already), then its
+    contracts (all cancelled, never delivered against) are removed, each with a `contract.discard`
+    event holding the row, and so are the products it had written. The caller queues the run.
+    """
+    actor.require(Role.admin)
+    run = _locked_run(session, run_id)
+    if run.status != MatchRunStatus.failed:
+        raise Conflict(f"match run {run_id} is {run.status.value}: only a failed run can be retried")
+    before = snapshot(run)
+    _release_proposed(session, run, actor)
+    leftovers = list(
+        session.execute(
+            select(Contract)
+            .where(Contract.match_run_id == run_id)
+            .order_by(Contract.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
+    if any(contract.status != ContractStatus.cancelled for contract in leftovers):
+        raise Conflict(f"match run {run_id} still has contracts that are not cancelled: it cannot be retried")
+    discarded = [
+        {
+            "account_id": actor.account_id,
+            "actor": actor.label,
+            "action": "contract.discard",
+            "object_type": Contract.__tablename__,
+            "object_id": contract.id,
+            "before": snapshot(contract),
+            "after": None,
+        }
+        for contract in leftovers
+    ]
+    contract_table, part_table = Contract.__table__, MatchRunPart.__table__
+    session.execute(delete(contract_table).where(contract_table.c.match_run_id == run_id))
+    session.execute(delete(part_table).where(part_table.c.match_run_id == run_id))
+    append_events(session, discarded)
+    run.status = MatchRunStatus.queued
+    run.error = None
+    run.report = None
+    run.started_at = None
+    run.finished_at = None
+    session.add(run)
+    session.flush()
+    record_event(session, actor=actor, action="match_run.retry", row=run, before=before)
     return run
 
 

@@ -150,7 +150,7 @@ def test_a_bad_request_form_names_the_field_and_queues_nothing(admin_client, mar
         assert len(session.exec(select(MatchRun)).all()) == 1
 
 
-def test_a_run_that_cannot_be_queued_is_failed_and_reported(settings, market, engine):
+def test_a_run_that_cannot_be_handed_to_the_workers_stays_queued_and_says_so(settings, market, engine):
     app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
     try:
         client = app.test_client()
@@ -158,13 +158,13 @@ def test_a_run_that_cannot_be_queued_is_failed_and_reported(settings, market, en
         response = post_form(client, "/admin/runs", {"policy": "midpoint", "poverty_weight_per_tonne": "0"})
         assert response.status_code == 303
         page = text(client.get(response.location))
-        assert "未能排队：任务队列不可用。请重新申请。" in page
-        assert '<span class="badge run-failed">失败</span>' in page
+        assert "已排队，但任务队列暂不可用：队列恢复后会自动交给撮合进程。请勿重复申请。" in page
+        assert '<span class="badge run-failed">失败</span>' not in page
     finally:
         app.extensions["market.engine"].dispose()
     with session_scope(engine) as session:
-        failed = session.exec(select(MatchRun).where(MatchRun.id != market.run_id)).one()
-        assert failed.status == MatchRunStatus.failed and failed.error.startswith("could not be queued")
+        waiting = session.exec(select(MatchRun).where(MatchRun.id != market.run_id)).one()
+        assert waiting.status == MatchRunStatus.queued and waiting.error is None
 
 
 def test_the_runs_list_filters_by_status(admin_client, market):

@@ -58,6 +58,9 @@ class NoJobs:
     def submit_match_run(self, run_id: int) -> None:
         return None
 
+    def hand_over_match_run(self, run_id: int) -> bool:
+        return True
+
     def shutdown(self) -> None:
         return None
 

@@ -1,11 +1,22 @@
-"""Match runs on Celery: one task per run fans out one task per product, then a finishing task.
+"""Match runs on Celery: one task per run fans out one task per product; the last product finishes the run.
 
 Every task takes ids and is safe to receive twice: the service steps skip what is done.
+No chord: a chord counts its parts in Redis, so a part delivered twice (a visibility timeout,
+a lost worker) would fire the finishing task early, and a Redis restart would forget the count.
+Instead each product's task, once its own transaction has committed, looks whether every
+product of the run is written and, if so, finishes the run (finishing twice changes nothing).
+Whichever product commits last sees all the others, so some task always finishes the run.
+
+What no task can do for itself, when its message is lost (Redis restarted without persistence,
+or down when the API queued the run), `matching.sweep` does: beat sends it every minute, a
+worker once when it starts, and it sends `matching.run` again for runs that have stalled.
 """
 
 from __future__ import annotations
 
-from celery import chord, shared_task
+from datetime import timedelta
+
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import OperationalError
@@ -20,33 +31,31 @@ from workers.tasks import task_session
 
 logger = get_task_logger(__name__)
 
-# Lost connections and lock timeouts are worth another try; anything else fails the run.
+# Lost connections, lock timeouts, deadlocks and serialization failures (psycopg raises them all as
+# OperationalError subclasses) are worth another try, in a fresh transaction; anything else fails the run.
+# When the tries run out the run stays running, and the sweep sends it again later.
 RETRYABLE = (OperationalError,)
+RETRY = {"autoretry_for": RETRYABLE, "retry_backoff": True, "max_retries": 5}
 
 
-@shared_task(name="matching.run", **IDEMPOTENT)
+@shared_task(name="matching.run", **RETRY, **IDEMPOTENT)
 def run_match(run_id: int) -> None:
     with task_session() as session:
         products = matching.begin_match_run(session, run_id=run_id)
     if products is None:
         return
-    if products:
-        chord(solve_product.si(run_id, product.value) for product in products)(finish_run.si(run_id))
-    else:
-        finish_run.delay(run_id)
+    if not products:  # every product written already (a run sent again): only the finishing is left
+        finish_if_solved(run_id)
+        return
+    for product in products:
+        solve_product.delay(run_id, product.value)
 
 
-@shared_task(
-    name="matching.solve_product",
-    autoretry_for=RETRYABLE,
-    retry_backoff=True,
-    max_retries=5,
-    **IDEMPOTENT,
-)
+@shared_task(name="matching.solve_product", **RETRY, **IDEMPOTENT)
 def solve_product(run_id: int, product: str) -> bool:
     try:
         with task_session() as session:
-            return matching.solve_product(session, run_id=run_id, product=Product(product))
+            solved = matching.solve_product(session, run_id=run_id, product=Product(product))
     except RETRYABLE:
         raise
     except (Exception, SoftTimeLimitExceeded) as exc:
@@ -54,13 +63,36 @@ def solve_product(run_id: int, product: str) -> bool:
         with task_session() as session:
             matching.fail_match_run(session, run_id=run_id, error=f"{product}: {type(exc).__name__}: {exc}")
         raise
+    finish_if_solved(run_id)
+    return solved
 
 
-@shared_task(name="matching.finish", autoretry_for=RETRYABLE, retry_backoff=True, max_retries=5, **IDEMPOTENT)
-def finish_run(run_id: int) -> str:
+def finish_if_solved(run_id: int) -> str:
+    """Finish the run if every product is written (this task's own commit included); its status after."""
+    with task_session() as session:
+        if matching.unsolved_products(session, run_id=run_id):
+            return "running"
     with task_session() as session:
         run = matching.finish_match_run(session, run_id=run_id, auto_approve=get_settings().match_auto_approve)
         return run.status.value
+
+
+# Kept for messages sent by earlier versions (a chord's callback); finishing is done by the last product now.
+@shared_task(name="matching.finish", **RETRY, **IDEMPOTENT)
+def finish_run(run_id: int) -> str:
+    return finish_if_solved(run_id)
+
+
+@shared_task(name="matching.sweep")
+def sweep() -> list[int]:
+    """Send `matching.run` again for every stalled run (see `matching.sweep_match_runs`); their ids."""
+    grace = timedelta(seconds=get_settings().match_sweep_grace_seconds)
+    with task_session() as session:
+        run_ids = matching.sweep_match_runs(session, grace=grace)
+    for run_id in run_ids:
+        run_match.delay(run_id)
+    logger.info("sweep: %d stalled match runs sent again %s", len(run_ids), run_ids)
+    return run_ids
 
 
 # Not acks_late: delivered twice, it would request two runs.

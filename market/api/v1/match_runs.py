@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app
 
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, page_of, respond, settings
-from market.api.problems import problem
 from market.api.serialize import match_run_out
 from market.models.common import MatchRunStatus, Page, Product, Role
 from market.models.match_run import MatchRunCreate, MatchRunPublic
 from market.services import matching
 
-log = logging.getLogger(__name__)
-
 match_runs_api = v1_blueprint(
     "match_runs",
     "/match-runs",
     "Match runs",
-    "Rounds of matching over the open book: queued, running, proposed (awaiting review), approved, rejected, failed.",
+    "Rounds of matching over the open book: queued, running, proposed (awaiting review), approved, rejected, failed. "
+    "A run that cannot be handed to the workers at once (the task queue is down) stays queued and is sent "
+    "when the queue is back; a failed run can be retried.",
 )
+
+
+def _hand_to_workers(run_id: int) -> None:
+    current_app.extensions["market.jobs"].hand_over_match_run(run_id)
 
 
 class MatchRunQuery(PageQuery):
@@ -32,23 +33,16 @@ class MatchRunQuery(PageQuery):
 @match_runs_api.post("", responses={202: MatchRunPublic})
 @allow(Role.admin)
 def request_match_run(body: MatchRunCreate):
-    """Queue a match run; a worker (or this process, without Redis) solves it and proposes contracts."""
+    """Queue a match run; a worker (or this process, without Redis) solves it and proposes contracts.
+
+    The run is recorded before it is handed to the workers. If the task queue is unreachable the answer
+    is still 202 and the run stays queued: the workers' sweep sends it once the queue is back, and it
+    takes effect once. Do not request it again."""
     run = matching.request_match_run(
         db(), actor=current_actor(), data=body, max_active=settings().max_active_runs_per_admin
     )
     response = respond(match_run_out(run), 202)
-    try:
-        current_app.extensions["market.jobs"].submit_match_run(run.id)
-    except Exception as exc:  # the broker is down: say so, and do not leave the run queued for ever
-        log.error("match run %s could not be queued: %s", run.id, exc)
-        matching.fail_match_run(db(), run_id=run.id, error=f"could not be queued: {type(exc).__name__}")
-        db().commit()
-        return problem(
-            503,
-            "Service unavailable",
-            f"match run {run.id} could not be queued; request it again",
-            headers={"Retry-After": "30"},
-        )
+    _hand_to_workers(run.id)
     return response
 
 
@@ -81,3 +75,15 @@ def approve_match_run(path: IdPath):
 def reject_match_run(path: IdPath):
     """Cancel the contracts a proposed run holds and release their tonnes."""
     return respond(match_run_out(matching.reject_match_run(db(), actor=current_actor(), run_id=path.id)))
+
+
+@match_runs_api.post("/<int:id>/retry", responses={202: MatchRunPublic})
+@allow(Role.admin)
+def retry_match_run(path: IdPath):
+    """Queue a failed run again: it goes back to `queued` with no error, keeps its `attempts`, and is solved
+    afresh (the contracts its failed attempt had proposed, all cancelled, are discarded). 409 unless the run
+    is `failed`. Like a new request, it stays queued if the task queue is down, and is sent when it is back."""
+    run = matching.retry_match_run(db(), actor=current_actor(), run_id=path.id)
+    response = respond(match_run_out(run), 202)
+    _hand_to_workers(run.id)
+    return response
