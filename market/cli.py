@@ -1,4 +1,4 @@
-"""The `market` command: demo, serve, db, seed, create-admin, revoke-token, audit."""
+"""The `market` command: demo, serve, db, seed, import, create-admin, revoke-token, audit."""
 
 from __future__ import annotations
 
@@ -171,6 +171,76 @@ def seed_command(synthetic: int | None, random_seed: int) -> None:
         with session_scope(engine) as session:
             counts = generate_book(session, size=synthetic, random_seed=random_seed, progress=bar.update)
     click.echo("synthetic book added: " + ", ".join(f"{count} {kind}" for kind, count in counts.items()))
+
+
+# --- import --------------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1, max=100_000),
+    default=5_000,
+    show_default=True,
+    help="Rows per INSERT and per audit batch.",
+)
+@_clean_errors
+def import_command(file: Path, chunk_size: int) -> None:
+    """Import offers and orders keyed in from paper, from FILE.csv or FILE.xlsx: all or nothing.
+
+    One header row, then one offer or order per row. Headers are Chinese and English as
+    below (either half alone will do); CSV is UTF-8 with or without a byte-order mark; a
+    workbook is read sheet by sheet, each with its own header row.
+
+    \b
+    类型 Kind: offer (供货) or order (采购); without it, a table with a
+      Cooperative column is offers and one with a Buyer column orders
+    合作社 Cooperative: offers; the cooperative's id, name or Chinese name
+    采购方 Buyer: orders; the buyer's id, name or Chinese name
+    编号 Reference: optional; unique per cooperative or buyer
+    产品 Product: apple 苹果, vegetable 蔬菜, egg 鸡蛋, sichuan_pepper 花椒, potato 马铃薯
+    品种 Variety, 品牌 Brand: offers, optional
+    等级 Grade (offers), 最低等级 Min grade (orders): premium 特级, first 一级, second 二级
+    吨数 Tonnes: to the kilogram (120.505)
+    最低价(元/吨) Min price (yuan/t): offers, to the fen
+    最高价(元/吨) Max price (yuan/t): orders, to the fen
+    供货开始 Available from, 供货结束 Available until: offers, dates (2020-09-15)
+    交货开始 Deliver from, 交货结束 Deliver until: orders, dates
+    目的地 Destination: orders, optional (GET /api/v1/destinations)
+    采购协议 Agreement: orders, optional; an agreement's id or reference
+
+    Every row is checked as the API checks a request before anything is written; a bad
+    row is reported by its row number and column and nothing is written (exit status 1).
+    Rows are written by the system actor (system:import), in chunks, each one multi-row
+    INSERT and one audit batch, in one transaction.
+    """
+    import time
+
+    from market.imports import ImportRefused, check_file, estimate_rows, write_import
+    from market.services.actors import Actor
+
+    engine = _ready_engine(_settings())
+    started = time.perf_counter()
+    try:
+        with session_scope(engine) as session:
+            estimate = estimate_rows(file)
+            with click.progressbar(length=max(estimate, 1), label=f"checking {file.name}", file=sys.stderr) as bar:
+                checked = check_file(session, file, progress=bar.update)
+            with click.progressbar(length=checked.rows, label=f"writing {checked.rows} rows", file=sys.stderr) as bar:
+                imported = write_import(
+                    session, checked, actor=Actor.system("import"), chunk_size=chunk_size, progress=bar.update
+                )
+    except ImportRefused as refused:
+        for error in refused.errors:
+            click.echo(f"{file.name}: {error}", err=True)
+        if refused.count > len(refused.errors):
+            click.echo(f"... and {refused.count - len(refused.errors)} more", err=True)
+        plural = "s" if refused.count != 1 else ""
+        click.echo(f"market import: {refused.count} error{plural} in {file.name}; nothing was imported", err=True)
+        sys.exit(1)
+    seconds = time.perf_counter() - started
+    click.echo(f"imported {imported.offers} offers and {imported.orders} orders from {file.name} in {seconds:.2f} s")
 
 
 # --- demo ----------------------------------------------------------------------------------

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+import logging
+
+from sqlalchemy import literal, null, or_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from market.models import Buyer, DemandOrder, PurchaseAgreement
@@ -10,10 +15,13 @@ from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
-from market.services.audit import record_event, snapshot
+from market.services.audit import append_events, record_event, snapshot
+from market.services.bulk import create_event
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
+
+audit_log = logging.getLogger("market.audit")
 
 # What cooperatives may browse: orders that still want tonnes.
 BROWSABLE = (OrderStatus.open, OrderStatus.partially_matched)
@@ -21,6 +29,8 @@ BROWSABLE = (OrderStatus.open, OrderStatus.partially_matched)
 
 def create_order(session: Session, *, actor: Actor, data: OrderCreate) -> DemandOrder:
     actor.require(Role.buyer)
+    if data.agreement_id is None and (data.destination is None or find_destination(data.destination) is not None):
+        return _create_open_market_order(session, actor=actor, data=data)
     buyer = session.get(Buyer, actor.buyer_id)
     if buyer is None:
         raise NotFound("the account's buyer no longer exists")
@@ -43,6 +53,70 @@ def create_order(session: Session, *, actor: Actor, data: OrderCreate) -> Demand
     session.add(order)
     session.flush()
     record_event(session, actor=actor, action="order.create", row=order)
+    return order
+
+
+_ORDERS = DemandOrder.__table__  # type: ignore[attr-defined]
+_BUYERS = Buyer.__table__  # type: ignore[attr-defined]
+_DESTINATION = ("destination", "destination_zh", "destination_latitude", "destination_longitude")
+
+
+def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCreate) -> DemandOrder:
+    """create_order for the common case, an open-market order to a known place, in one statement:
+
+        INSERT INTO demand_order (...) SELECT <the order>, <the buyer's city when no destination>
+        FROM buyer WHERE buyer.id = :buyer ON CONFLICT (buyer_id, reference) DO NOTHING RETURNING ...
+
+    instead of reading the buyer, looking the reference up and flushing an ORM object (three
+    round trips, and the unit of work's CPU). No row back means no buyer or a used reference:
+    only then is one more query made, to say which, with create_order's errors. The audit event
+    is the one record_event writes.
+    """
+    now = utcnow()
+    values: dict[str, object] = {
+        "buyer_id": actor.buyer_id,
+        "agreement_id": None,
+        "reference": data.reference,
+        "product": data.product,
+        "min_grade": data.min_grade,
+        "quantity_kg": tonnes_to_kg(data.tonnes),
+        "contracted_kg": 0,
+        "cancelled_kg": 0,
+        "max_price_fen": yuan_to_fen(data.max_price_per_tonne),
+        "deliver_from": data.deliver_from,
+        "deliver_until": data.deliver_until,
+        "status": OrderStatus.open,
+        "created_at": now,
+        "updated_at": now,
+    }
+    place = None if data.destination is None else find_destination(data.destination)
+    if place is not None:
+        values |= dict(zip(_DESTINATION, (place.name, place.name_zh, place.latitude, place.longitude), strict=True))
+    names = [name for name in values if name not in _DESTINATION] + list(_DESTINATION)
+    selected = [literal(values[name], _ORDERS.c[name].type) for name in names[: -len(_DESTINATION)]]
+    if place is None:  # delivered to the buyer's own city, as create_order does
+        selected += [_BUYERS.c.city, null(), _BUYERS.c.latitude, _BUYERS.c.longitude]
+    else:
+        selected += [literal(values[name], _ORDERS.c[name].type) for name in _DESTINATION]
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = upsert(_ORDERS).from_select(names, select(*selected).where(_BUYERS.c.id == actor.buyer_id))
+    if data.reference is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=["buyer_id", "reference"])
+    row = session.execute(statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))).first()
+    if row is None:
+        if session.get(Buyer, actor.buyer_id) is None:
+            raise NotFound("the account's buyer no longer exists")
+        raise Conflict("an order with this reference exists", [("reference", "already used by this buyer")])
+    values |= row._asdict()
+    order = DemandOrder(**values)
+    # As if loaded: in the session, and an UPDATE (not a second INSERT) if the caller changes it.
+    make_transient_to_detached(order)
+    session.add(order)
+    event = create_event(actor, "order.create", _ORDERS, values)
+    # Last, as little as possible after it: the audit log's lock is held from here to the commit.
+    append_events(session, [event])
+    audit_log.info("%s %s %s %s", actor.label, "order.create", _ORDERS.name, values["id"])
     return order
 
 

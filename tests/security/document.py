@@ -113,6 +113,8 @@ def valid_body(schema_name: str, *, cooperative_id: int, buyer_id: int) -> dict[
     bodies = {
         "OfferCreate": offer_body(),
         "OrderCreate": order_body(),
+        "OfferBatchCreate": {"items": [offer_body()]},
+        "OrderBatchCreate": {"items": [order_body()]},
         "AgreementCreate": agreement_body(buyer_id, cooperative_id, tonnes="10"),
         "AccountCreate": {"role": "buyer", "name": "probe clerk", "buyer_id": buyer_id},
         "CooperativeCreate": {

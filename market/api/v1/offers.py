@@ -5,9 +5,10 @@ from __future__ import annotations
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond
 from market.api.serialize import offer_out
+from market.models.bulk import OfferBatchCreate, OfferBatchPublic
 from market.models.common import OfferStatus, Page, Product, Role
 from market.models.offer import OfferCreate, OfferPublic
-from market.services import offers
+from market.services import bulk, offers
 
 offers_api = v1_blueprint(
     "offers",
@@ -30,6 +31,23 @@ def create_offer(body: OfferCreate):
     actor = current_actor()
     offer, cooperative = offers.create_offer(db(), actor=actor, data=body)
     return respond(offer_out(offer, cooperative, actor), 201)
+
+
+@offers_api.post("/batch", responses={201: OfferBatchPublic})
+@allow(Role.cooperative)
+@idempotent
+def create_offers_batch(body: OfferBatchCreate):
+    """Post up to 1,000 lots at once, each item exactly the body of POST /api/v1/offers.
+
+    All or nothing: if any item is wrong, nothing is created and the problem's `errors` name
+    each one as `items[3].tonnes` (422; 409 when every error is a reference already used).
+    Otherwise 201 with the created offers in the items' order. Send an Idempotency-Key header
+    to make retries safe.
+    """
+    actor = current_actor()
+    created, cooperative = bulk.create_offers(db(), actor=actor, items=body.items)
+    data = [offer_out(offer, cooperative, actor) for offer in created]
+    return respond({"data": data, "count": len(data)}, 201)
 
 
 @offers_api.get("", responses={200: Page[OfferPublic]})

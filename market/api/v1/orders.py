@@ -5,9 +5,10 @@ from __future__ import annotations
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond
 from market.api.serialize import order_out
+from market.models.bulk import OrderBatchCreate, OrderBatchPublic
 from market.models.common import OrderStatus, Page, Product, Role
 from market.models.order import OrderCreate, OrderPublic
-from market.services import orders
+from market.services import bulk, orders
 
 orders_api = v1_blueprint(
     "orders",
@@ -29,6 +30,23 @@ def create_order(body: OrderCreate):
     """Post an order, on the open market or called off against a purchase agreement (`agreement_id`)."""
     actor = current_actor()
     return respond(order_out(orders.create_order(db(), actor=actor, data=body), actor), 201)
+
+
+@orders_api.post("/batch", responses={201: OrderBatchPublic})
+@allow(Role.buyer)
+@idempotent
+def create_orders_batch(body: OrderBatchCreate):
+    """Post up to 1,000 orders at once, each item exactly the body of POST /api/v1/orders.
+
+    All or nothing: if any item is wrong, nothing is created and the problem's `errors` name
+    each one as `items[3].tonnes` (422; 409 when every error is a clash with stored data: a
+    reference already used, or more tonnes than an agreement has left). Call-offs count down
+    their agreement's remaining tonnes across the batch, in item order. Otherwise 201 with the
+    created orders in the items' order. Send an Idempotency-Key header to make retries safe.
+    """
+    actor = current_actor()
+    data = [order_out(order, actor) for order in bulk.create_orders(db(), actor=actor, items=body.items)]
+    return respond({"data": data, "count": len(data)}, 201)
 
 
 @orders_api.get("", responses={200: Page[OrderPublic]})
