@@ -183,7 +183,7 @@ def seed_command(synthetic: int | None, random_seed: int) -> None:
     type=click.IntRange(min=1, max=100_000),
     default=5_000,
     show_default=True,
-    help="Rows per INSERT and per audit batch.",
+    help="Rows per COPY (or INSERT, on SQLite) and per audit batch.",
 )
 @_clean_errors
 def import_command(file: Path, chunk_size: int) -> None:
@@ -212,8 +212,8 @@ def import_command(file: Path, chunk_size: int) -> None:
 
     Every row is checked as the API checks a request before anything is written; a bad
     row is reported by its row number and column and nothing is written (exit status 1).
-    Rows are written by the system actor (system:import), in chunks, each one multi-row
-    INSERT and one audit batch, in one transaction.
+    Rows are written by the system actor (system:import), in chunks, each one COPY (a
+    multi-row INSERT on SQLite) and one audit batch, in one transaction.
     """
     import time
 

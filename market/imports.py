@@ -16,8 +16,8 @@ is accepted too), one offer or order per row.
   (苹果, 特级); dates as 2020-09-15, 2020/9/15 or 2020年9月15日, or as date cells.
 - **All or nothing per file.** Every row is checked (values, parties, references, what each
   agreement has left) before anything is written; any error is reported by its row number and
-  column, and nothing is written. Then the rows are written in chunks, one multi-row INSERT
-  and one audit batch per chunk, as the system actor `system:import`, in one transaction.
+  column, and nothing is written. Then the rows are written in chunks, one COPY (a multi-row
+  INSERT on SQLite) and one audit batch per chunk, as the system actor `system:import`, in one transaction.
 
 CSV files are UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8" writes one).
 """
@@ -507,7 +507,7 @@ def write_import(
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> Imported:
-    """Write a checked file: offers then orders, a multi-row INSERT and an audit batch per chunk."""
+    """Write a checked file: offers then orders, one COPY (or INSERT) and one audit batch per chunk."""
     bulk.write_offers(session, actor=actor, plan=checked.offers, chunk_size=chunk_size, progress=progress)
     bulk.write_orders(session, actor=actor, plan=checked.orders, chunk_size=chunk_size, progress=progress)
     return Imported(len(checked.offers.rows), len(checked.orders.rows))
