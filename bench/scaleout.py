@@ -3,7 +3,7 @@
 `python -m bench.scaleout [--size 30000] [--repeat 3]`. On a scratch PostgreSQL database it
 seeds a synthetic book and keeps three products open (apples, vegetables, potatoes), then runs
 the same match run again and again through real Celery workers on Redis: `matching.run` fans
-out one `matching.solve_product` task per product (a chord), so with three worker processes the
+out one `matching.solve_product` task per product, so with three worker processes the
 products solve at once. Between runs the proposed run is rejected, which gives the tonnes back,
 so every run sees the same book. Workers take a queue of their own on Redis database 14.
 """
