@@ -28,6 +28,12 @@ post supply, buyers of Dongguan post orders and call them off against purchase a
 Tonnes and yuan travel as decimal strings ("12.5" t, "3450.00" yuan). Dates are ISO 8601.
 Every error is application/problem+json with an `errors` list naming each bad field.
 Send `Authorization: Bearer <token>` on everything but /healthz and /api/openapi.json.
+
+Matching pairs an offer with an order when the product is the same, the offer's grade is at
+least the order's minimum grade (premium > first > second), the offer's availability window and
+the order's delivery window share at least one calendar day (both ends inclusive), and the bid
+exceeds the ask plus freight. Every match run, the first-come-first-served baseline in its
+report and the reasons given for unmatched orders use this one rule.
 """
 
 

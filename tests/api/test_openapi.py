@@ -43,6 +43,12 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+def test_the_document_states_the_one_eligibility_rule_matching_uses(client):
+    description = " ".join(client.get("/api/openapi.json").json["info"]["description"].split())
+    assert "share at least one calendar day (both ends inclusive)" in description
+    assert "the offer's grade is at least the order's minimum grade" in description
+
+
 def test_the_docs_page_works_offline(client):
     page = client.get("/api/docs")
     assert page.status_code == 200 and b"swagger-ui" in page.data
