@@ -7,6 +7,7 @@ service and returns `respond(...)`, which commits the request's one transaction.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -14,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, json, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from market.api.problems import problem
@@ -25,6 +26,8 @@ from market.services import accounts, idempotency
 from market.services.actors import Actor
 from market.services.errors import Conflict
 from market.services.listing import PageRequest
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -174,5 +177,12 @@ def register_request_hooks(app: Flask) -> None:
     @app.teardown_request
     def _close_session(_error: BaseException | None) -> None:
         session = g.pop("db", None)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.close()
+        except OperationalError as exc:
+            # The connection died after the answer was made (the database restarting): rolling back
+            # what is left cannot succeed. Drop the connection; the answer already given stands.
+            log.warning("request's database connection lost while closing it: %s", exc.orig)
+            session.invalidate()

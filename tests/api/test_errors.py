@@ -114,6 +114,30 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(client, world, m
     assert "secret" not in response.get_data(as_text=True)
 
 
+def test_a_connection_lost_while_closing_the_session_keeps_the_answer_already_made(client, world, engine, monkeypatch):
+    """The database restarting just after a request committed: closing its session fails, the 201 stands."""
+    from sqlalchemy.exc import OperationalError
+    from sqlmodel import Session
+
+    closing, invalidated = Session.close, []
+
+    def close_on_a_lost_connection(session):
+        closing(session)
+        raise OperationalError("ROLLBACK", None, Exception("the connection is lost"))
+
+    def invalidate(session):
+        invalidated.append(session)
+
+    monkeypatch.setattr(Session, "close", close_on_a_lost_connection)
+    monkeypatch.setattr(Session, "invalidate", invalidate)
+    response = client.post("/api/v1/offers", json=offer_body(), headers=world.coop)
+    monkeypatch.undo()
+    assert response.status_code == 201, response.data
+    assert len(invalidated) == 1
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 1
+
+
 def test_token_of_a_cooperative_cannot_reach_admin_endpoints(client, world):
     for method, path in (
         ("get", "/api/v1/cooperatives"),
