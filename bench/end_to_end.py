@@ -10,6 +10,9 @@ Part of `python -m bench.matching`. On a scratch database it seeds a synthetic b
   in three queries, solve, first come first served for the report, reasons for the unmatched,
   write the proposed contracts, their reservations and audit events in set-based statements),
   then finish (the report, from grouped queries).
+
+Each product's solve reports the seconds it spent per phase (`matching.PhaseTimes`), so the
+printed breakdown shows where the end-to-end time goes beyond the core's.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ OFFICE = Actor.system("bench")
 _URL = ""  # the scratch database, set before the pool forks
 
 
+# The phases of the run outside the products' transactions.
+BEGIN, COMMIT, FINISH = "begin the run", "commit the product", "finish: the report"
+
+
 @dataclass
 class Measured:
     seed_seconds: float
@@ -45,6 +52,10 @@ class Measured:
     end_to_end_seconds: float
     contracts: int
     tonnes: str
+    # match() alone, per product, in the core's own measurement.
+    core_by_product: dict[Product, float]
+    # Seconds per phase per product (begin and finish, which are the run's, under None).
+    phases: dict[str, dict[Product | None, float]]
 
 
 def _core(product: Product) -> float:
@@ -57,12 +68,16 @@ def _core(product: Product) -> float:
     return time.perf_counter() - started
 
 
-def _solve(arguments: tuple[int, Product]) -> None:
+def _solve(arguments: tuple[int, Product]) -> dict[str, float]:
     run_id, product = arguments
     engine = make_engine(load_settings(database_url=_URL, redis_url=""))
+    times = matching.PhaseTimes()
     with session_scope(engine) as session:
-        matching.solve_product(session, run_id=run_id, product=product)
+        matching.solve_product(session, run_id=run_id, product=product, times=times)
+        committing = time.perf_counter()
+    times.seconds[COMMIT] = time.perf_counter() - committing
     engine.dispose()
+    return times.seconds
 
 
 def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
@@ -84,7 +99,7 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
         context = get_context("fork")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
             started = time.perf_counter()
-            list(pool.map(_core, list(Product)))
+            core_by_product = dict(zip(Product, pool.map(_core, list(Product)), strict=True))
             core_seconds = time.perf_counter() - started
 
         with session_scope(engine) as session:
@@ -94,10 +109,17 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             started = time.perf_counter()
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)
-            list(pool.map(_solve, [(run_id, product) for product in products]))
+            began = time.perf_counter()
+            solved = dict(zip(products, pool.map(_solve, [(run_id, product) for product in products]), strict=True))
+            finishing = time.perf_counter()
             with session_scope(engine) as session:
                 run = matching.finish_match_run(session, run_id=run_id)
             end_to_end_seconds = time.perf_counter() - started
+        phases: dict[str, dict[Product | None, float]] = {BEGIN: {None: began - started}}
+        for product, seconds in solved.items():
+            for phase, spent in seconds.items():
+                phases.setdefault(phase, {})[product] = spent
+        phases[FINISH] = {None: started + end_to_end_seconds - finishing}
         if run.status != MatchRunStatus.proposed:
             raise SystemExit(f"the end-to-end run ended {run.status.value}: {run.error}")
         with session_scope(engine) as session:
@@ -110,4 +132,24 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             end_to_end_seconds=end_to_end_seconds,
             contracts=contracts,
             tonnes=run.report["totals"]["tonnes"],
+            core_by_product=core_by_product,
+            phases=phases,
         )
+
+
+def breakdown_rows(measured: Measured) -> tuple[list[str], list[list[object]]]:
+    """Headers and rows: each phase's seconds per product and summed (products run in parallel, so the
+    sum is process time, not wall time), with the core's match() alone beside them."""
+    products = list(measured.core_by_product)
+    headers = ["phase", "summed", *(product.value for product in products)]
+    rows: list[list[object]] = []
+    for phase, by_product in measured.phases.items():
+        if None in by_product:
+            rows.append([phase, by_product[None], *("" for _ in products)])
+        else:
+            rows.append([phase, sum(by_product.values()), *(by_product.get(product, 0.0) for product in products)])
+    solving = [sum(by_product.get(product, 0.0) for by_product in measured.phases.values()) for product in products]
+    rows.append(["every phase", sum(sum(by_product.values()) for by_product in measured.phases.values()), *solving])
+    core = [measured.core_by_product[product] for product in products]
+    rows.append(["core alone: match() on the loaded book", sum(core), *core])
+    return headers, rows

@@ -16,20 +16,22 @@ The database also refuses UPDATE and DELETE on `audit_event` (triggers, migratio
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Date, DateTime, Numeric, Table, select, text
+from sqlalchemy import Enum as SAEnum
 from sqlmodel import Session, SQLModel
 
-from market.db import insert_rows
+from market.db import JsonText, insert_rows
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -55,6 +57,54 @@ def snapshot(row: SQLModel) -> dict[str, Any]:
     """A row's stored columns, as JSON-safe values."""
     columns = row.__table__.columns  # type: ignore[attr-defined]
     return json_safe({c.name: getattr(row, c.name) for c in columns if c.name not in _SECRET_COLUMNS})
+
+
+def row_dict_snapshot(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A fast `snapshot` of rows of `table` given as dicts of every column (as written, before
+    reading them back): the same keys in the same order, and the JSON-safe values `json_safe` gives."""
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for column in table.columns:
+        if column.name in _SECRET_COLUMNS:
+            continue
+        if isinstance(column.type, SAEnum):
+            converters.append((column.name, _enum_value))
+        elif isinstance(column.type, DateTime):
+            converters.append((column.name, _iso_time))
+        elif isinstance(column.type, Date):
+            converters.append((column.name, date.isoformat))
+        elif isinstance(column.type, Numeric):
+            converters.append((column.name, _decimal_text))
+        else:
+            converters.append((column.name, None))
+
+    def snapshot_row(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: row[name] if convert is None or row[name] is None else convert(row[name])
+            for name, convert in converters
+        }
+
+    return snapshot_row
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _decimal_text(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+_last_time: tuple[Any, str] = (None, "")
+
+
+def _iso_time(value: datetime) -> str:
+    """As json_safe writes a time; a batch's rows share one timestamp, so it is converted once."""
+    global _last_time
+    seen, text = _last_time  # one read: another thread may replace the pair meanwhile
+    if value is not seen:
+        text = as_utc(value).isoformat()
+        _last_time = (value, text)
+    return text
 
 
 # --- the hash ------------------------------------------------------------------------------
@@ -162,15 +212,49 @@ def _head(session: Session) -> tuple[int, str]:
 
 
 _PLAIN = (str, int, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
+_KEY_TYPES = frozenset({str})
+
+
+def _is_plain(document: Any) -> bool:
+    """A dict of string keys and plain values (no floats, nothing nested): stored and spelt as it is."""
+    return (
+        type(document) is dict
+        and _PLAIN_TYPES.issuperset(map(type, document.values()))
+        and _KEY_TYPES.issuperset(map(type, document))
+    )
 
 
 def _as_stored(document: Any) -> Any:
     """A before/after document as the database gives it back: plain JSON types, string keys."""
     if document is None:
         return None
-    if type(document) is dict and all(type(key) is str and type(value) in _PLAIN for key, value in document.items()):
+    if _is_plain(document):
         return dict(document)  # already what the database would give back (snapshots usually are)
     return json.loads(json.dumps(document, allow_nan=False))
+
+
+def _compact_json(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def _plain_event_parts(event: Mapping[str, Any], before: str, after: str) -> tuple[str, str] | None:
+    """The canonical JSON `event_hash` hashes, but for id, occurred_at and prev_hash, which are known
+    only under the append lock: the text before the id and the text between it and occurred_at. None
+    unless every field is plain, where json.dumps (sort_keys, compact) spells the document as
+    canonical_json does; before's and after's JSON text is made once, and sent to the database as it is."""
+    fields = tuple(event.get(name) for name in ("account_id", "actor", "action", "object_type", "object_id"))
+    if not _PLAIN_TYPES.issuperset(map(type, fields)):
+        return None
+    account_id, actor, action, object_type, object_id = map(json.dumps, fields)
+    return (
+        f'{{"account_id":{account_id},"action":{action},"actor":{actor},"after":{after},"before":{before},"id":',
+        f',"object_id":{object_id},"object_type":{object_type},"occurred_at":',
+    )
+
+
+def _joined(parts: tuple[str, str], event_id: int, occurred_at_json: str, prev_hash: str) -> str:
+    return f'{parts[0]}{event_id}{parts[1]}{occurred_at_json},"prev_hash":{json.dumps(prev_hash)}}}'
 
 
 def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -179,36 +263,76 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     Each event gives actor, action, object_type and optionally occurred_at (default now),
     account_id, object_id, before and after. The chain assigns id, prev_hash and hash.
     Pending ORM changes are flushed first, so a row's change is written before its event.
+
+    What does not depend on the chain's head (the documents as stored, their JSON text) is made
+    before the append lock is taken, so other transactions wait for the lock as little as possible.
     """
     if not events:
         return []
     for event in events:
-        unknown = set(event) - _EVENT_FIELDS
-        if unknown:
+        if not _EVENT_FIELDS.issuperset(event):
+            unknown = set(event) - _EVENT_FIELDS
             raise ValueError(f"not audit event fields: {', '.join(sorted(unknown))}")
+    prepared = []  # (event, before as stored, after as stored, their JSON text or None, the text's parts or None)
+    for event in events:
+        before, after = event.get("before"), event.get("after")
+        if (before is None or _is_plain(before)) and (after is None or _is_plain(after)):
+            before = None if before is None else dict(before)
+            after = None if after is None else dict(after)
+            texts = (_compact_json(before), _compact_json(after))
+            prepared.append((event, before, after, texts, _plain_event_parts(event, *texts)))
+        else:
+            prepared.append((event, _as_stored(before), _as_stored(after), None, None))
     session.flush()
     _take_append_lock(session)
     head_id, head_hash = _head(session)
     now = utcnow()  # under the lock: times default to the order of the chain
     rows: list[dict[str, Any]] = []
-    for event in events:
+    given_time, occurred_at, occurred_json = None, now, ""  # a batch's events mostly share one time
+    for event, before, after, _, parts in prepared:
         head_id += 1
+        moment = event.get("occurred_at") or now
+        if moment is not given_time:
+            given_time, occurred_at = moment, as_utc(moment).astimezone(UTC)
+            occurred_json = json.dumps(_iso_utc(occurred_at))
         row = {
             "id": head_id,
-            "occurred_at": as_utc(event.get("occurred_at") or now).astimezone(UTC),
+            "occurred_at": occurred_at,
             "account_id": event.get("account_id"),
             "actor": event["actor"],
             "action": event["action"],
             "object_type": event["object_type"],
             "object_id": event.get("object_id"),
-            "before": _as_stored(event.get("before")),
-            "after": _as_stored(event.get("after")),
+            "before": before,
+            "after": after,
             "prev_hash": head_hash,
         }
-        row["hash"] = head_hash = event_hash(row)
+        if parts is None:
+            head_hash = event_hash(row)
+        else:
+            text = _joined(parts, head_id, occurred_json, head_hash)
+            head_hash = hashlib.sha256(text.encode("ascii")).hexdigest()
+        row["hash"] = head_hash
         rows.append(row)
-    insert_rows(session, _TABLE, rows)
+    if session.get_bind().dialect.name == "postgresql":
+        insert_rows(
+            session,
+            _TABLE,
+            [
+                row | {"before": _json_or(row["before"], texts[0]), "after": _json_or(row["after"], texts[1])}
+                if texts is not None
+                else row
+                for row, (_, _, _, texts, _) in zip(rows, prepared, strict=True)
+            ],
+        )
+    else:
+        insert_rows(session, _TABLE, rows)
     return rows
+
+
+def _json_or(document: Any, text: str) -> Any:
+    """For COPY: the document's JSON text (NULL stays NULL)."""
+    return None if document is None else JsonText(text)
 
 
 def record_event(

@@ -19,28 +19,24 @@ All or nothing: nothing is written unless every item passes, and the caller comm
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-import psycopg
-from sqlalchemy import Date, DateTime, bindparam, insert, or_, select, text, update
-from sqlalchemy import Enum as SAEnum
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session
 
-from market.db import insert_rows
+from market.db import insert_rows_with_ids
 from market.models import Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
 from market.models.common import OfferStatus, OrderStatus, Role, as_utc, json_safe, utcnow
 from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
-from market.services.audit import append_events
+from market.services.audit import append_events, row_dict_snapshot
 from market.services.errors import DomainError, NotFound
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
@@ -146,7 +142,7 @@ def write_offers(
 ) -> list[dict[str, Any]]:
     """Insert the planned offers, a chunk at a time, each chunk with its one audit batch; the rows get ids."""
     for chunk in _chunks(plan.rows, chunk_size):
-        _insert_with_ids(session, _OFFERS, chunk)
+        insert_rows_with_ids(session, _OFFERS, chunk)
         append_events(session, [create_event(actor, "offer.create", _OFFERS, row) for row in chunk])
         if progress is not None:
             progress(len(chunk))
@@ -280,7 +276,7 @@ def write_orders(
         session.execute(statement, [{"agreement": key, "kg": kg} for key, kg in sorted(plan.called_off_kg.items())])
     start = 0
     for chunk in _chunks(plan.rows, chunk_size):
-        _insert_with_ids(session, _ORDERS, chunk)
+        insert_rows_with_ids(session, _ORDERS, chunk)
         events: list[dict[str, Any]] = []
         for offset, row in enumerate(chunk):
             call_off = plan.call_offs[start + offset]
@@ -458,73 +454,7 @@ def _reference_errors(
     return errors
 
 
-def _insert_with_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Write rows in one statement per table; the new ids are written back into the rows, in order.
-
-    PostgreSQL: the ids are drawn from the table's sequence in one query, then the rows go in by
-    COPY ... FROM STDIN (about ten times cheaper per row than a multi-row INSERT, whose long SQL
-    text psycopg parses in Python). SQLite: one multi-row INSERT ... RETURNING (insertmanyvalues).
-    """
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        ids = session.execute(statement, rows).scalars().all()
-        for row, new_id in zip(rows, ids, strict=True):
-            row["id"] = new_id
-        return
-    ids = session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-        {"table": table.name, "n": len(rows)},
-    ).scalars()
-    for row, new_id in zip(rows, sorted(ids), strict=True):
-        row["id"] = new_id
-    try:
-        insert_rows(session, table, rows)
-    except psycopg.Error as error:  # as SQLAlchemy raises it, so a clash is a 409 like any IntegrityError
-        raise DBAPIError.instance(f"COPY {table.name}", None, error, psycopg.Error, hide_parameters=True) from None
-
-
-def _snapshot_of(table: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A fast `snapshot` of a row dict of this table: the JSON-safe values `json_safe` gives."""
-    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
-    for column in table.columns:
-        if isinstance(column.type, SAEnum):
-            converters.append((column.name, _enum_value))
-        elif isinstance(column.type, DateTime):
-            converters.append((column.name, _iso_time))
-        elif isinstance(column.type, Date):
-            converters.append((column.name, date.isoformat))
-        else:
-            converters.append((column.name, None))
-
-    def snapshot_row(row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            name: row[name] if convert is None or row[name] is None else convert(row[name])
-            for name, convert in converters
-        }
-
-    return snapshot_row
-
-
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-_last_time: tuple[Any, str] = (None, "")
-
-
-def _iso_time(value: datetime) -> str:
-    """As json_safe writes a time; a batch's rows share one timestamp, so it is converted once."""
-    global _last_time
-    seen, text = _last_time  # one read: another thread may replace the pair meanwhile
-    if value is not seen:
-        text = as_utc(value).isoformat()
-        _last_time = (value, text)
-    return text
-
-
-_SNAPSHOTS = {table.name: _snapshot_of(table) for table in (_OFFERS, _ORDERS)}
+_SNAPSHOTS = {table.name: row_dict_snapshot(table) for table in (_OFFERS, _ORDERS)}
 
 
 def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> dict[str, Any]:

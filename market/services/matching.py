@@ -16,14 +16,18 @@ workers are sent them again.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from market.db import insert_rows_with_ids
 from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
 from market.models import (
     AuditEvent,
@@ -42,7 +46,7 @@ from market.models.common import (
 )
 from market.models.match_run import MatchRunCreate
 from market.services.actors import Actor
-from market.services.audit import append_events, record_event, snapshot
+from market.services.audit import append_events, record_event, row_dict_snapshot, snapshot
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -150,26 +154,51 @@ def _lock_product(session: Session, product: Product, run_id: int) -> None:
     )
 
 
-def solve_product(session: Session, *, run_id: int, product: Product) -> bool:
-    """Solve one product of a running run and write its proposed contracts. False if nothing was left to do."""
-    _lock_product(session, product, run_id)
-    # FOR SHARE until commit: failing or re-beginning the run waits for this solve (so a failed run never
-    # keeps contracts written after it failed), and the sweep sees a run being solved as busy.
-    run = session.execute(select(MatchRun).where(MatchRun.id == run_id).with_for_update(read=True)).scalars().first()
-    if run is None or run.status != MatchRunStatus.running:
-        return False
-    already = select(MatchRunPart.id).where(MatchRunPart.match_run_id == run_id, MatchRunPart.product == product)
-    if session.execute(already).first() is not None:
-        return False
-    book = load_book(session, product)
+class PhaseTimes:
+    """Seconds spent in each named phase of a solve, summed; how a benchmark shows where the time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def solve_product(session: Session, *, run_id: int, product: Product, times: PhaseTimes | None = None) -> bool:
+    """Solve one product of a running run and write its proposed contracts. False if nothing was left to do.
+
+    `times`, if given, collects the seconds spent in each phase (for benchmarks)."""
+    times = times if times is not None else PhaseTimes()
+    with times.phase("lock the product and the run"):
+        _lock_product(session, product, run_id)
+        # FOR SHARE until commit: failing or re-beginning the run waits for this solve (so a failed run never
+        # keeps contracts written after it failed), and the sweep sees a run being solved as busy.
+        run = (
+            session.execute(select(MatchRun).where(MatchRun.id == run_id).with_for_update(read=True)).scalars().first()
+        )
+        if run is None or run.status != MatchRunStatus.running:
+            return False
+        already = select(MatchRunPart.id).where(MatchRunPart.match_run_id == run_id, MatchRunPart.product == product)
+        if session.execute(already).first() is not None:
+            return False
+    with times.phase("load the open book"):
+        book = load_book(session, product)
     policy = Policy(pricing=Pricing(run.policy.value), poverty_weight=run.parameters.get("poverty_weight_fen", 0))
-    allocation = match(book, policy)
-    baseline = first_come_first_served(book, policy)
-    _write_contracts(session, run, product, book, allocation)
-    session.add(
-        MatchRunPart(match_run_id=run_id, product=product, summary=_summary(product, book, allocation, baseline))
-    )
-    session.flush()
+    with times.phase("solve: match()"):
+        allocation = match(book, policy)
+    with times.phase("report: first come, first served"):
+        baseline = first_come_first_served(book, policy)
+    _write_contracts(session, run, product, book, allocation, times)
+    with times.phase("report: unmatched orders' reasons"):
+        summary = _summary(product, book, allocation, baseline)
+    with times.phase("write the product's part"):
+        session.add(MatchRunPart(match_run_id=run_id, product=product, summary=summary))
+        session.flush()
     log.info(
         "match run %s: %s solved, %d contracts, %d kg", run_id, product.value, len(allocation.lines), allocation.kg
     )
@@ -213,69 +242,82 @@ def _summary(product: Product, book: Book, allocation: Allocation, baseline: All
     }
 
 
-def _write_contracts(session: Session, run: MatchRun, product: Product, book: Book, allocation: Allocation) -> None:
-    """Proposed contracts and the tonnage they reserve, in set-based statements."""
+_CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+_contract_snapshot = row_dict_snapshot(_CONTRACTS)
+
+
+def _write_contracts(
+    session: Session, run: MatchRun, product: Product, book: Book, allocation: Allocation, times: PhaseTimes
+) -> None:
+    """Proposed contracts, the tonnage they reserve and their audit events, in set-based statements."""
     if not allocation.lines:
         return
+    with times.phase("write contracts"):
+        rows = _contract_rows(run, product, book, allocation)
+        insert_rows_with_ids(session, _CONTRACTS, rows)
+    with times.phase("reserve tonnage"):
+        reserve(session, rows, sign=+1)
+    with times.phase("audit events"):
+        _audit_contracts(session, [_contract_snapshot(row) for row in rows], "contract.propose", before=None)
+
+
+def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:
+    """The proposed contracts' rows, every column but id, as the database would give them back:
+    the audit events are made from these rows, not from reading the contracts again."""
     now = utcnow()
     offers = {offer.id: offer for offer in book.offers}
     orders = {order.id: order for order in book.orders}
-    rows = [
-        {
-            "match_run_id": run.id,
-            "offer_id": line.offer_id,
-            "order_id": line.order_id,
-            "agreement_id": line.agreement_id,
-            "cooperative_id": offers[line.offer_id].cooperative_id,
-            "buyer_id": orders[line.order_id].buyer_id,
-            "product": product,
-            "grade": GRADE_OF_RANK[offers[line.offer_id].grade],
-            "quantity_kg": line.kg,
-            "deliver_from": date.fromordinal(max(offers[line.offer_id].start, orders[line.order_id].start)),
-            "deliver_until": date.fromordinal(min(offers[line.offer_id].end, orders[line.order_id].end)),
-            "price_fen": line.price,
-            "value_fen": value_fen(line.kg, line.price),
-            "transport_fen": value_fen(line.kg, line.freight),
-            "shipped_kg": 0,
-            "accepted_kg": 0,
-            "status": ContractStatus.proposed,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for line in allocation.lines
-    ]
-    session.execute(insert(Contract), rows)
-    reserve(session, rows, sign=+1)
-    written = (
-        session.execute(
-            select(Contract).where(Contract.match_run_id == run.id, Contract.product == product).order_by(Contract.id)
-        )
-        .scalars()
-        .all()
-    )
-    _audit_contracts(session, written, "contract.propose", before=None)
-
-
-def _audit_contracts(session: Session, contracts, action: str, before: str | None, actor: Actor = MATCHER) -> None:
-    """One audit event per contract, appended to the audit chain in one statement."""
-    if not contracts:
-        return
-    now = utcnow()
-    events = []
-    for contract in contracts:
-        after = snapshot(contract)
-        events.append(
+    rows = []
+    for line in allocation.lines:
+        offer, order = offers[line.offer_id], orders[line.order_id]
+        rows.append(
             {
-                "occurred_at": now,
-                "account_id": actor.account_id,
-                "actor": actor.label,
-                "action": action,
-                "object_type": "contract",
-                "object_id": contract.id,
-                "before": None if before is None else after | {"status": before},
-                "after": after,
+                "match_run_id": run.id,
+                "offer_id": line.offer_id,
+                "order_id": line.order_id,
+                "agreement_id": line.agreement_id,
+                "cooperative_id": offer.cooperative_id,
+                "buyer_id": order.buyer_id,
+                "product": product,
+                "grade": GRADE_OF_RANK[offer.grade],
+                "quantity_kg": line.kg,
+                "price_fen": line.price,
+                "value_fen": value_fen(line.kg, line.price),
+                "transport_fen": value_fen(line.kg, line.freight),
+                "deliver_from": date.fromordinal(max(offer.start, order.start)),
+                "deliver_until": date.fromordinal(min(offer.end, order.end)),
+                "shipped_kg": 0,
+                "accepted_kg": 0,
+                "earned_fen": 0,
+                "status": ContractStatus.proposed,
+                "close_reason": None,
+                "created_at": now,
+                "updated_at": now,
             }
         )
+    return rows
+
+
+def _audit_contracts(
+    session: Session, snapshots: list[dict[str, Any]], action: str, before: str | None, actor: Actor = MATCHER
+) -> None:
+    """One audit event per contract (given as its snapshot), appended to the audit chain in one statement."""
+    if not snapshots:
+        return
+    now = utcnow()
+    events = [
+        {
+            "occurred_at": now,
+            "account_id": actor.account_id,
+            "actor": actor.label,
+            "action": action,
+            "object_type": "contract",
+            "object_id": after["id"],
+            "before": None if before is None else after | {"status": before},
+            "after": after,
+        }
+        for after in snapshots
+    ]
     append_events(session, events)
 
 
@@ -407,7 +449,9 @@ def _set_contract_status(
         .scalars()
         .all()
     )
-    _audit_contracts(session, changed, action, before=ContractStatus.proposed.value, actor=actor)
+    _audit_contracts(
+        session, [snapshot(contract) for contract in changed], action, before=ContractStatus.proposed.value, actor=actor
+    )
 
 
 def approve_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:

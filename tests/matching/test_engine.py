@@ -245,3 +245,8 @@ def _reference_first_come_first_served(book: Book) -> list[tuple[int, int, int]]
 def test_the_fast_baseline_follows_its_definition(book):
     fast = [(line.offer_id, line.order_id, line.kg) for line in first_come_first_served(book).lines]
     assert fast == _reference_first_come_first_served(book)
+
+
+def test_first_come_first_served_with_no_offers_fills_nothing():
+    order = Order(id=1, buyer_id=1, min_grade=1, kg=1000, bid=500_000, start=10, end=20, destination=0)
+    assert first_come_first_served(Book(offers=(), orders=(order,), freight=())).lines == []

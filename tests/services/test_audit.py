@@ -351,3 +351,26 @@ def test_the_fast_spelling_of_plain_events_is_the_canonical_one(document):
 
     if _floatless_and_shallow(document):
         assert _fast_canonical_json(document) == canonical_json(document)
+
+
+_plain_documents = st.none() | st.dictionaries(st.text(max_size=8), _scalars, max_size=8)
+
+
+@given(
+    before=_plain_documents,
+    after=_plain_documents,
+    account_id=st.none() | st.integers(1, 2**31),
+    actor=st.text(max_size=12),
+    object_id=st.none() | st.integers(-(2**31), 2**31),
+)
+def test_appending_spells_plain_events_as_the_hash_defines_them(before, after, account_id, actor, object_id):
+    """append_events writes before/after out once and splices the text into the hashed document."""
+    import json
+
+    from market.services.audit import _compact_json, _iso_utc, _joined, _plain_event_parts
+
+    row = EVENT | {"before": before, "after": after, "account_id": account_id, "actor": actor, "object_id": object_id}
+    parts = _plain_event_parts(row, _compact_json(before), _compact_json(after))
+    text = _joined(parts, row["id"], json.dumps(_iso_utc(row["occurred_at"])), row["prev_hash"])
+    assert text == canonical_json({**row, "occurred_at": _iso_utc(row["occurred_at"])})
+    assert hashlib.sha256(text.encode("ascii")).hexdigest() == event_hash(row)

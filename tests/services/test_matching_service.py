@@ -133,3 +133,40 @@ def test_reservations_take_one_statement_per_table_however_many_rows(engine, app
         offer = session.exec(select(SupplyOffer)).one()
     assert len(contracted) == 2 and sum(contracted.values()) == offer.contracted_kg == 100_000
     assert {order_id: orders[order_id].contracted_kg for order_id in contracted} == contracted
+
+
+def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engine, client, world, monkeypatch):
+    """The contract.propose events are made from the rows as written, not read back: the same document."""
+    from market.models import AuditEvent
+    from market.services.audit import snapshot, verify_chain
+    from tests.api.helpers import agreement_body
+
+    client.post("/api/v1/offers", json=offer_body(tonnes="100", min_price_per_tonne="5000"), headers=world.coop)
+    agreement = client.post(
+        "/api/v1/agreements",
+        json=agreement_body(world.buyer_id, world.coop_id, tonnes="30", price_per_tonne="7800.00"),
+        headers=world.admin,
+    ).json
+    call_off = order_body(tonnes="30", max_price_per_tonne="7800.00", agreement_id=agreement["id"])
+    client.post("/api/v1/orders", json=call_off, headers=world.buyer)
+    client.post("/api/v1/orders", json=order_body(tonnes="40", max_price_per_tonne="8000"), headers=world.other_buyer)
+    appended = []
+    real_append = matching.append_events
+    monkeypatch.setattr(
+        matching, "append_events", lambda session, events: appended.extend(events) or real_append(session, events)
+    )
+    run_id = _running_run(engine)
+    with session_scope(engine) as session:
+        matching.solve_product(session, run_id=run_id, product=Product.apple)
+    with session_scope(engine) as session:
+        contracts = session.exec(select(Contract).order_by(Contract.id)).all()
+        stored = session.exec(select(AuditEvent).where(AuditEvent.action == "contract.propose")).all()
+        assert verify_chain(session).intact
+    assert len(contracts) == 2 and {c.agreement_id for c in contracts} == {agreement["id"], None}
+    assert [event["object_id"] for event in appended] == [contract.id for contract in contracts]
+    for event, contract in zip(appended, contracts, strict=True):
+        expected = snapshot(contract)
+        assert event["after"] == expected
+        assert list(event["after"]) == list(expected)  # the key order too: the history page lists them
+        assert {type(value) for value in event["after"].values()} <= {int, str, type(None)}
+    assert {event.object_id: event.after for event in stored} == {c.id: snapshot(c) for c in contracts}
