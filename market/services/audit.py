@@ -174,17 +174,25 @@ def event_hash(event: Mapping[str, Any]) -> str:
 
 
 def _floatless_and_shallow(document: Mapping[str, Any]) -> bool:
-    """True when json.dumps spells `document` exactly as canonical_json does: no floats (which
-    canonical_json writes its own way), and nothing nested deeper than before/after's own values."""
+    """True when json.dumps spells `document` exactly as canonical_json does: floats only where the
+    two spell them alike (`_spelt_alike`), and nothing nested deeper than before/after's own values."""
     for value in document.values():
         kind = type(value)
-        if kind is float or kind is list:
+        if kind is list or (kind is float and not _spelt_alike(value)):
             return False
         if kind is dict:
             for inner in value.values():
-                if type(inner) in (float, dict, list):
+                inner_kind = type(inner)
+                if inner_kind is dict or inner_kind is list or (inner_kind is float and not _spelt_alike(inner)):
                     return False
     return True
+
+
+def _spelt_alike(value: float) -> bool:
+    """json.dumps writes a float as its repr; canonical_json as its plain decimal. They agree unless the
+    repr has an exponent (1e-05), is not finite, or ends in ".0" (23.0, -0.0), as latitudes never do."""
+    text = float.__repr__(value)
+    return "e" not in text and "n" not in text and not text.endswith(".0")
 
 
 def _fast_canonical_json(document: Mapping[str, Any]) -> str:
@@ -213,16 +221,19 @@ def _head(session: Session) -> tuple[int, str]:
 
 _PLAIN = (str, int, bool, type(None))
 _PLAIN_TYPES = frozenset(_PLAIN)
+_PLAIN_OR_FLOAT = _PLAIN_TYPES | {float}
 _KEY_TYPES = frozenset({str})
 
 
 def _is_plain(document: Any) -> bool:
-    """A dict of string keys and plain values (no floats, nothing nested): stored and spelt as it is."""
-    return (
-        type(document) is dict
-        and _PLAIN_TYPES.issuperset(map(type, document.values()))
-        and _KEY_TYPES.issuperset(map(type, document))
-    )
+    """A dict of string keys and plain values (floats only as json.dumps and canonical_json both spell
+    them, nothing nested): stored and spelt as it is."""
+    if type(document) is not dict or not _KEY_TYPES.issuperset(map(type, document)):
+        return False
+    kinds = set(map(type, document.values()))
+    if kinds <= _PLAIN_TYPES:
+        return True
+    return kinds <= _PLAIN_OR_FLOAT and all(_spelt_alike(v) for v in document.values() if type(v) is float)
 
 
 def _as_stored(document: Any) -> Any:

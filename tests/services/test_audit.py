@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -336,11 +336,11 @@ def test_concurrent_appends_from_many_transactions_make_one_chain(engine):
 
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=12)
+# Latitudes as stored (27.3), and the floats whose two spellings differ (23.0, 1e-05, -0.0).
+_floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([27.3, 23.0, 1e-05, -0.0, 1e16, 103.7])
 _documents = st.dictionaries(
     st.text(max_size=8),
-    _scalars
-    | st.dictionaries(st.text(max_size=8), _scalars, max_size=6)
-    | st.floats(allow_nan=False, allow_infinity=False),
+    _scalars | _floats | st.dictionaries(st.text(max_size=8), _scalars | _floats, max_size=6),
     max_size=8,
 )
 
@@ -353,7 +353,7 @@ def test_the_fast_spelling_of_plain_events_is_the_canonical_one(document):
         assert _fast_canonical_json(document) == canonical_json(document)
 
 
-_plain_documents = st.none() | st.dictionaries(st.text(max_size=8), _scalars, max_size=8)
+_plain_documents = st.none() | st.dictionaries(st.text(max_size=8), _scalars | _floats, max_size=8)
 
 
 @given(
@@ -367,10 +367,19 @@ def test_appending_spells_plain_events_as_the_hash_defines_them(before, after, a
     """append_events writes before/after out once and splices the text into the hashed document."""
     import json
 
-    from market.services.audit import _compact_json, _iso_utc, _joined, _plain_event_parts
+    from market.services.audit import _compact_json, _is_plain, _iso_utc, _joined, _plain_event_parts
 
+    assume((before is None or _is_plain(before)) and (after is None or _is_plain(after)))
     row = EVENT | {"before": before, "after": after, "account_id": account_id, "actor": actor, "object_id": object_id}
     parts = _plain_event_parts(row, _compact_json(before), _compact_json(after))
     text = _joined(parts, row["id"], json.dumps(_iso_utc(row["occurred_at"])), row["prev_hash"])
     assert text == canonical_json({**row, "occurred_at": _iso_utc(row["occurred_at"])})
     assert hashlib.sha256(text.encode("ascii")).hexdigest() == event_hash(row)
+
+
+def test_only_floats_spelt_alike_take_the_fast_path():
+    from market.services.audit import _floatless_and_shallow, _is_plain
+
+    assert _is_plain({"latitude": 27.3, "longitude": 103.7}) and _floatless_and_shallow({"after": {"lat": 27.3}})
+    for odd in (23.0, 1e-05, -0.0, 1e16):
+        assert not _is_plain({"latitude": odd}) and not _floatless_and_shallow({"after": {"lat": odd}})
