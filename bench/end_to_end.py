@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bench.common import scratch_database
 from market.config import load_settings
 from market.db import make_engine, session_scope
-from market.matching import match
+from market.matching import Book, match
 from market.models import Contract
 from market.models.common import MatchRunStatus, Product
 from market.models.match_run import MatchRunCreate
@@ -38,6 +38,8 @@ from seed.synthetic import generate_book
 
 OFFICE = Actor.system("bench")
 _URL = ""  # the scratch database, set before the pool forks
+# The open books, loaded before the core's pool forks: its wall time is solving alone, as in bench.matching.
+_BOOKS: dict[Product, Book] = {}
 
 
 # The phases of the run outside the products' transactions.
@@ -58,13 +60,13 @@ class Measured:
     phases: dict[str, dict[Product | None, float]]
 
 
+def _started(_: int) -> None:
+    time.sleep(0.05)  # long enough that every process of the pool gets one
+
+
 def _core(product: Product) -> float:
-    engine = make_engine(load_settings(database_url=_URL, redis_url=""))
-    with session_scope(engine) as session:
-        book = load_book(session, product)
-    engine.dispose()
     started = time.perf_counter()
-    match(book)
+    match(_BOOKS[product])
     return time.perf_counter() - started
 
 
@@ -93,11 +95,13 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
         started = time.perf_counter()
         with session_scope(engine) as session:
             for product in Product:
-                load_book(session, product)
+                _BOOKS[product] = load_book(session, product)
         load_seconds = time.perf_counter() - started
+        engine.dispose()  # the pool forks next: it must not share this engine's connections
 
         context = get_context("fork")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            list(pool.map(_started, range(processes)))  # the processes exist before the clock starts
             started = time.perf_counter()
             core_by_product = dict(zip(Product, pool.map(_core, list(Product)), strict=True))
             core_seconds = time.perf_counter() - started
@@ -106,6 +110,7 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
         engine.dispose()  # the pool forks next: it must not share this engine's connections
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            list(pool.map(_started, range(processes)))  # as workers are: started before the run
             started = time.perf_counter()
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)
