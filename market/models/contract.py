@@ -60,7 +60,8 @@ class Contract(SQLModel, table=True):
     # Estimated freight for the whole contract, in fen.
     transport_fen: int = Field(default=0, sa_type=Fen)
     # When the goods should move: where the offer's and the order's windows meet.
-    deliver_from: date | None = None
+    # Indexed for reports over a period (contracted tonnes are dated by it): migration 0005.
+    deliver_from: date | None = Field(default=None, index=True)
     deliver_until: date | None = None
     shipped_kg: int = Field(default=0, sa_type=Kilograms)
     accepted_kg: int = Field(default=0, sa_type=Kilograms)
@@ -85,7 +86,8 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     contract_id: int = Field(foreign_key="contract.id", index=True)
     shipped_kg: int = Field(sa_type=Kilograms)
-    shipped_on: date
+    # Indexed for reports over a period (delivered tonnes are dated by it): migration 0005.
+    shipped_on: date = Field(index=True)
     # Weighbridge ticket number.
     ticket: str | None = Field(default=None, max_length=64)
     accepted_kg: int | None = Field(default=None, sa_type=Kilograms)

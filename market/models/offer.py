@@ -52,7 +52,8 @@ class SupplyOffer(SQLModel, table=True):
     withdrawn_kg: int = Field(default=0, sa_type=Kilograms)
     # Fen per tonne.
     min_price_fen: int = Field(sa_type=Fen)
-    available_from: date
+    # Indexed for reports over a period (offered tonnes are dated by it): migration 0005.
+    available_from: date = Field(index=True)
     available_until: date
     status: OfferStatus = Field(default=OfferStatus.open, sa_type=enum_type(OfferStatus))
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)

@@ -17,8 +17,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, func, null, select
-from sqlalchemy.sql.elements import Null
+from sqlalchemy import DateTime, case, cast, func, null, select
 from sqlmodel import Session
 
 from market.models import Buyer, Contract, Cooperative, Delivery, PurchaseAgreement, SupplyOffer
@@ -70,10 +69,18 @@ class Summary:
     totals: Figures
 
 
-def _month(session: Session, column):
+def _month_start(session: Session, column):
+    """The month a date falls in, as the narrow key rows are grouped by: cheaper than formatting every row."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
+        return func.date_trunc("month", cast(column, DateTime))
     return func.strftime("%Y-%m", column)
+
+
+def _month_label(session: Session, month_start):
+    """YYYY-MM, formatted once per group."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(month_start, "YYYY-MM")
+    return month_start
 
 
 def _within(column, date_from: date | None, date_to: date | None) -> list:
@@ -85,35 +92,46 @@ def _within(column, date_from: date | None, date_to: date | None) -> list:
     return conditions
 
 
-def _group(session: Session, group_by: GroupBy, source, dated) -> tuple[Any, Any, Any]:
-    """The key of each group and its display names (English, Chinese), for a source: offers or contracts."""
-    nothing = null()
+def _key(session: Session, group_by: GroupBy, source, dated):
+    """The narrow column a source is summed by: a product, an id, a month. A township's figures are
+    summed by cooperative and only then by township, so no source row is joined to a name."""
     if group_by == GroupBy.product:
-        return source.product, nothing, nothing
-    if group_by == GroupBy.cooperative:
-        return source.cooperative_id, Cooperative.name, Cooperative.name_zh
-    if group_by == GroupBy.township:
-        return Cooperative.township, Cooperative.township, Cooperative.township_zh
-    if group_by == GroupBy.month:
-        return _month(session, dated), nothing, nothing
-    if group_by == GroupBy.buyer:
-        return source.buyer_id, Buyer.name, Buyer.name_zh
-    return source.agreement_id, PurchaseAgreement.reference, nothing
-
-
-def _grouped(statement, columns: tuple[Any, Any, Any]):
-    """GROUP BY the key and whichever display names are columns rather than NULL."""
-    return statement.group_by(*(column for column in columns if not isinstance(column, Null)))
-
-
-def _joined(statement, group_by: GroupBy, source):
+        return source.product
     if group_by in (GroupBy.cooperative, GroupBy.township):
-        statement = statement.join(Cooperative, Cooperative.id == source.cooperative_id)
-    elif group_by == GroupBy.buyer:
-        statement = statement.join(Buyer, Buyer.id == source.buyer_id)
-    elif group_by == GroupBy.agreement:
-        statement = statement.join(PurchaseAgreement, PurchaseAgreement.id == source.agreement_id)
-    return statement
+        return source.cooperative_id
+    if group_by == GroupBy.buyer:
+        return source.buyer_id
+    if group_by == GroupBy.agreement:
+        return source.agreement_id
+    return _month_start(session, dated)
+
+
+def _named(session: Session, group_by: GroupBy, sums):
+    """The summed subquery's rows as (key, name, name_zh, *figures), the names joined per group."""
+    figures = [column for column in sums.c if column.name != "key"]
+    nothing = null()
+    if group_by == GroupBy.cooperative:
+        named = (sums.c.key, Cooperative.name, Cooperative.name_zh)
+        return select(*named, *figures).join(Cooperative, Cooperative.id == sums.c.key)
+    if group_by == GroupBy.buyer:
+        return select(sums.c.key, Buyer.name, Buyer.name_zh, *figures).join(Buyer, Buyer.id == sums.c.key)
+    if group_by == GroupBy.agreement:
+        named = (sums.c.key, PurchaseAgreement.reference, nothing)
+        return select(*named, *figures).join(PurchaseAgreement, PurchaseAgreement.id == sums.c.key)
+    if group_by == GroupBy.township:
+        return (
+            select(
+                Cooperative.township,
+                Cooperative.township,
+                Cooperative.township_zh,
+                *(func.sum(column) for column in figures),
+            )
+            .join(Cooperative, Cooperative.id == sums.c.key)
+            .group_by(Cooperative.township, Cooperative.township_zh)
+        )
+    if group_by == GroupBy.month:
+        return select(_month_label(session, sums.c.key), nothing, nothing, *figures)
+    return select(sums.c.key, nothing, nothing, *figures)
 
 
 def _scoped(statement, actor: Actor, source):
@@ -135,47 +153,47 @@ def summary(
         row.name, row.name_zh = values[1] or row.name, values[2] or row.name_zh
         return row
 
+    def summed(statement, key):
+        """One row per key, named: each source is summed first, then joined to its names."""
+        return session.execute(_named(session, group_by, statement.group_by(key).subquery()))
+
     # Offered: offers have no buyer or agreement, so those groupings show none offered.
     if group_by not in (GroupBy.buyer, GroupBy.agreement) and actor.role != Role.buyer:
-        keys = _group(session, group_by, SupplyOffer, SupplyOffer.available_from)
-        statement = select(*keys, func.sum(SupplyOffer.quantity_kg - SupplyOffer.withdrawn_kg))
-        statement = _joined(statement, group_by, SupplyOffer).where(
-            *_within(SupplyOffer.available_from, date_from, date_to)
-        )
+        key = _key(session, group_by, SupplyOffer, SupplyOffer.available_from)
+        statement = select(
+            key.label("key"), func.sum(SupplyOffer.quantity_kg - SupplyOffer.withdrawn_kg).label("offered_kg")
+        ).where(*_within(SupplyOffer.available_from, date_from, date_to))
         if actor.role == Role.cooperative:
             statement = statement.where(SupplyOffer.cooperative_id == actor.cooperative_id)
-        for values in session.execute(_grouped(statement, keys)):
+        for values in summed(statement, key):
             row_for(values).figures.offered_kg += int(values[-1] or 0)
 
     # Contracted: a contract closed short counts for what was accepted of it.
     short = Contract.status == ContractStatus.closed_short
-    keys = _group(session, group_by, Contract, Contract.deliver_from)
+    key = _key(session, group_by, Contract, Contract.deliver_from)
     statement = select(
-        *keys,
-        func.sum(case((short, Contract.accepted_kg), else_=Contract.quantity_kg)),
-        func.sum(case((short, Contract.earned_fen), else_=Contract.value_fen)),
-    )
-    statement = _joined(statement, group_by, Contract).where(
-        Contract.status.in_(COUNTED), *_within(Contract.deliver_from, date_from, date_to)
-    )
+        key.label("key"),
+        func.sum(case((short, Contract.accepted_kg), else_=Contract.quantity_kg)).label("contracted_kg"),
+        func.sum(case((short, Contract.earned_fen), else_=Contract.value_fen)).label("contracted_fen"),
+    ).where(Contract.status.in_(COUNTED), *_within(Contract.deliver_from, date_from, date_to))
     if group_by == GroupBy.agreement:
         statement = statement.where(Contract.agreement_id.is_not(None))
-    for values in session.execute(_grouped(_scoped(statement, actor, Contract), keys)):
+    for values in summed(_scoped(statement, actor, Contract), key):
         figures = row_for(values).figures
         figures.contracted_kg += int(values[-2] or 0)
         figures.contracted_fen += int(values[-1] or 0)
 
-    # Delivered: accepted deliveries, by the day they shipped.
-    keys = _group(session, group_by, Contract, Delivery.shipped_on)
-    statement = select(*keys, func.sum(Delivery.accepted_kg), func.sum(Delivery.revenue_fen)).join(
-        Contract, Contract.id == Delivery.contract_id
-    )
-    statement = _joined(statement, group_by, Contract).where(
-        Delivery.status == DeliveryStatus.accepted, *_within(Delivery.shipped_on, date_from, date_to)
-    )
+    # Delivered: accepted deliveries, by the day they shipped. An admin's figures by month need
+    # nothing from the contract, so they skip the join (every delivery has its contract).
+    key = _key(session, group_by, Contract, Delivery.shipped_on)
+    statement = select(
+        key.label("key"), func.sum(Delivery.accepted_kg).label("delivered_kg"), func.sum(Delivery.revenue_fen)
+    ).where(Delivery.status == DeliveryStatus.accepted, *_within(Delivery.shipped_on, date_from, date_to))
+    if group_by != GroupBy.month or actor.role != Role.admin:
+        statement = statement.join(Contract, Contract.id == Delivery.contract_id)
     if group_by == GroupBy.agreement:
         statement = statement.where(Contract.agreement_id.is_not(None))
-    for values in session.execute(_grouped(_scoped(statement, actor, Contract), keys)):
+    for values in summed(_scoped(statement, actor, Contract), key):
         figures = row_for(values).figures
         figures.delivered_kg += int(values[-2] or 0)
         figures.earned_fen += int(values[-1] or 0)
@@ -215,29 +233,27 @@ def poverty(
 ) -> tuple[list[TownshipRow], TownshipRow]:
     """Per township: revenue earned by its cooperatives, the part earned by those with registered poor
     households, and that part per registered poor household (of the cooperatives that earned)."""
-    statement = (
-        select(
-            Cooperative.id,
-            Cooperative.township,
-            Cooperative.township_zh,
-            Cooperative.poor_households,
-            func.sum(Delivery.revenue_fen),
-        )
-        .join(Contract, Contract.cooperative_id == Cooperative.id)
-        .join(Delivery, Delivery.contract_id == Contract.id)
+    # Summed by cooperative first, then named: no delivery is joined to its cooperative's row.
+    by_cooperative = (
+        select(Contract.cooperative_id.label("cooperative_id"), func.sum(Delivery.revenue_fen).label("earned_fen"))
+        .join(Contract, Contract.id == Delivery.contract_id)
         .where(Delivery.status == DeliveryStatus.accepted, *_within(Delivery.shipped_on, date_from, date_to))
-        .group_by(Cooperative.id, Cooperative.township, Cooperative.township_zh, Cooperative.poor_households)
+        .group_by(Contract.cooperative_id)
     )
+    earned = _scoped(by_cooperative, actor, Contract).subquery()
+    statement = select(
+        Cooperative.id, Cooperative.township, Cooperative.township_zh, Cooperative.poor_households, earned.c.earned_fen
+    ).join(earned, earned.c.cooperative_id == Cooperative.id)
     towns: dict[str, TownshipRow] = {}
     counted: dict[str, set[int]] = defaultdict(set)
-    for cooperative_id, township, township_zh, poor, earned in session.execute(_scoped(statement, actor, Contract)):
+    for cooperative_id, township, township_zh, poor, earned_fen in session.execute(statement):
         row = towns.setdefault(township, TownshipRow(township, township_zh, 0, 0, 0, 0))
         counted[township].add(cooperative_id)
         row.cooperatives = len(counted[township])
-        row.earned_fen += int(earned or 0)
+        row.earned_fen += int(earned_fen or 0)
         if poor:
             row.registered_poor_households += poor
-            row.earned_with_poor_fen += int(earned or 0)
+            row.earned_with_poor_fen += int(earned_fen or 0)
     rows = sorted(towns.values(), key=lambda row: (-row.earned_fen, row.township))
     total = TownshipRow("total", "合计", 0, 0, 0, 0)
     for row in rows:

@@ -1,4 +1,4 @@
-"""The bulk-write and API benchmarks run, check what they wrote, and print their target lines.
+"""The bulk-write, API and report benchmarks run, check what they wrote, and print their target lines.
 
 Tiny sizes, as subprocesses the way a reader runs them. Nothing here asserts a time: the
 figures are the benchmarks' to print (bench/README.md), the tests only that they are produced.
@@ -95,3 +95,21 @@ def test_the_shared_helpers_print_what_their_docstring_says(capsys):
     text = table(["name", "rows/s"], [["CSV", 23456.0], ["XLSX", 12.5]])
     assert text.splitlines() == ["name  rows/s", "----  ------", "CSV   23,456", "XLSX   12.50"]
     assert capsys.readouterr().out.splitlines()[-1] == "XLSX   12.50"
+
+
+@pytest.mark.postgres
+def test_the_reports_benchmark_checks_the_service_against_hand_sql_and_prints_its_target_lines():
+    result = _run("bench.reports", "--contracts", "2000", "--repeat", "1")
+    out = result.stdout
+    assert re.search(r"^loaded in [\d.]+ s: 20 cooperative, 10 buyer, .*, 2,000 contract, [\d,]+ delivery$", out, re.M)
+    assert "EXPLAIN (ANALYZE, BUFFERS) of the service's statements" in out
+    assert re.search(r"^ +[\d,]+ ms, [\d,]+ MB read.*: Seq Scan on contract \([\d,]+ rows\)", out, re.M)
+    groupings = ("product", "cooperative", "buyer", "agreement", "township", "month")
+    figures = r"\s+[\d,]+\s+[\d,.]+\s+[\d,.]+\s+[\d,.]+\s+[\d.]+$"  # rows, three medians in ms, the ratio
+    for name in [*(f"summary by {group_by}" for group_by in groupings), "poverty"]:
+        for period in ("all time", "2021-10..2021-12"):
+            assert re.search(rf"^{name}\s+{re.escape(period)}{figures}", out, re.M), (name, period)
+        line = rf"reports {name}: \d+\.\d\d × hand SQL, target ≤ 1\.50 × hand SQL, ratio \d+\.\d\d"
+        assert re.search(rf"^{line}$", out, re.M), name
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"reports: \d+\.\d\d × hand SQL, target ≤ 1\.50 × hand SQL, ratio \d+\.\d\d", last), last
