@@ -298,6 +298,7 @@ def batch_endpoints(template: str, *, batches: int, batch_size: int, singles: in
     """Per-request seconds for batches of orders and of offers and for single orders, over the test client."""
     from sqlalchemy import select
 
+    from bench.api import ORDER as order  # the order bench.api posts
     from market.app import create_app
     from market.config import load_settings
     from market.db import session_scope
@@ -307,15 +308,6 @@ def batch_endpoints(template: str, *, batches: int, batch_size: int, singles: in
     from market.services.accounts import create_account
     from market.services.actors import Actor
 
-    order = {
-        "product": "apple",
-        "min_grade": "second",
-        "tonnes": "36.5",
-        "max_price_per_tonne": "7500.00",
-        "deliver_from": "2020-10-05",
-        "deliver_until": "2020-11-01",
-        "destination": "dongguan-shijie",
-    }
     offer = {
         "product": "apple",
         "variety": "Red Fuji 红富士",

@@ -19,6 +19,7 @@ All or nothing: nothing is written unless every item passes, and the caller comm
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -205,11 +206,10 @@ def plan_orders(
     agreements = _lock_agreements(session, {data.agreement_id for data, _ in items if data.agreement_id is not None})
     # The agreement's state as the items call off against it, in order.
     state = {agreement_id: json_safe(dict(row)) for agreement_id, row in agreements.items()}
-    destinations: dict[str, Any] = {}
     plan = OrderPlan(rows=[])
     for index, (data, buyer) in enumerate(items):
         found: list[ItemError] = []
-        where = _destination(data.destination, buyer, destinations)
+        where = destination_columns(data.destination, buyer)
         if where is None:
             found.append(ItemError(index, "destination", "unknown destination: see GET /api/v1/destinations"))
         kg, price = tonnes_to_kg(data.tonnes), yuan_to_fen(data.max_price_per_tonne)
@@ -315,8 +315,9 @@ def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate
     return [Created(row) for row in rows]
 
 
-def _destination(name: str | None, buyer: Buyer, cache: dict[str, Any]) -> dict[str, Any] | None:
-    """Where an order goes, as create_order reckons it; None for an unknown name."""
+def destination_columns(name: str | None, buyer: Buyer) -> dict[str, Any] | None:
+    """Where an order goes, as its destination columns: the named place, or the buyer's own city when
+    no name is given; None for a name no place answers to."""
     if name is None:
         return {
             "destination": buyer.city,
@@ -324,19 +325,19 @@ def _destination(name: str | None, buyer: Buyer, cache: dict[str, Any]) -> dict[
             "destination_latitude": buyer.latitude,
             "destination_longitude": buyer.longitude,
         }
-    if name not in cache:
-        place = find_destination(name)
-        cache[name] = (
-            None
-            if place is None
-            else {
-                "destination": place.name,
-                "destination_zh": place.name_zh,
-                "destination_latitude": place.latitude,
-                "destination_longitude": place.longitude,
-            }
-        )
-    return cache[name]
+    place = _find_destination(name)
+    if place is None:
+        return None
+    return {
+        "destination": place.name,
+        "destination_zh": place.name_zh,
+        "destination_latitude": place.latitude,
+        "destination_longitude": place.longitude,
+    }
+
+
+# A batch names the same few places again and again.
+_find_destination = functools.lru_cache(maxsize=1024)(find_destination)
 
 
 def _call_off_problem(

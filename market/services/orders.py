@@ -16,7 +16,7 @@ from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
 from market.services.audit import append_events, record_event, snapshot
-from market.services.bulk import create_event
+from market.services.bulk import create_event, destination_columns
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
@@ -126,22 +126,10 @@ def _reference_taken(session: Session, buyer_id: int, reference: str) -> bool:
 
 
 def _destination(name: str | None, buyer: Buyer) -> dict[str, object]:
-    if name is None:
-        return {
-            "destination": buyer.city,
-            "destination_zh": None,
-            "destination_latitude": buyer.latitude,
-            "destination_longitude": buyer.longitude,
-        }
-    place = find_destination(name)
-    if place is None:
+    columns = destination_columns(name, buyer)
+    if columns is None:
         raise Invalid.field("destination", "unknown destination: see GET /api/v1/destinations")
-    return {
-        "destination": place.name,
-        "destination_zh": place.name_zh,
-        "destination_latitude": place.latitude,
-        "destination_longitude": place.longitude,
-    }
+    return columns
 
 
 def _call_off(
