@@ -47,12 +47,10 @@ from market.admin.forms import (
 )
 from market.admin.paging import Pager, page_request, requested_page
 from market.api.http import db
-from market.api.v1.reports import FIGURE_COLUMNS, FIGURE_KEYS, GROUP_COLUMNS, POVERTY_COLUMNS, XLSX
-from market.exports import Column, Sheet, to_csv, to_xlsx
+from market.api.v1.reports import poverty_sheet, report_file, summary_sheet
 from market.models import Account, Buyer, Contract, Cooperative, PurchaseAgreement
 from market.models.common import ContractStatus, DeliveryStatus, MatchRunStatus, Product, Role
 from market.models.match_run import MatchRunCreate
-from market.models.report import FiguresPublic, PovertyRow
 from market.services import accounts, agreements, contracts, ledger, matching, parties, reports
 from market.services.actors import Actor
 from market.services.errors import Conflict, DomainError, Forbidden, NotFound
@@ -599,59 +597,20 @@ def _checked_period(form: PeriodForm) -> tuple[date | None, date | None]:
     return form.date_from.data, form.date_to.data
 
 
-def _download(sheet: Sheet, fmt: str, stem: str, date_from: date | None, date_to: date | None) -> Response:
-    """The same file, under the same name, as the API's ?format=csv|xlsx."""
-    body, mimetype = (to_csv(sheet), "text/csv") if fmt == "csv" else (to_xlsx(sheet), XLSX)
-    response = Response(body, mimetype=mimetype)
-    name = f"{stem}-{date_from or 'start'}_{date_to or 'end'}.{fmt}"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-def _figure_cells(figures: reports.Figures) -> list[str]:
-    """A row's figures as the API's decimal strings, in the order of FIGURE_COLUMNS."""
-    values = FiguresPublic.values(figures)
-    return [values[key] for key in FIGURE_KEYS]
-
-
 @admin.get("/reports/summary.<any(csv, xlsx):fmt>")
 def summary_download(fmt: str):
     form = SummaryForm(formdata=request.args)
     date_from, date_to = _checked_period(form)
     group_by = form.grouping()
     result = reports.summary(db(), actor=actor(), group_by=group_by, date_from=date_from, date_to=date_to)
-    label = GROUP_COLUMNS[group_by]
-    sheet = Sheet(
-        title=f"{label.zh} {label.en}",
-        columns=[label, Column("名称", "Name"), *FIGURE_COLUMNS],
-        rows=[[row.key, row.name_zh or row.name, *_figure_cells(row.figures)] for row in result.rows]
-        + [["合计 Total", None, *_figure_cells(result.totals)]],
-    )
-    return _download(sheet, fmt, f"market-summary-{group_by.value}", date_from, date_to)
+    return report_file(summary_sheet(result), fmt, f"market-summary-{group_by.value}", date_from, date_to)
 
 
 @admin.get("/reports/poverty.<any(csv, xlsx):fmt>")
 def poverty_download(fmt: str):
     date_from, date_to = _checked_period(PeriodForm(formdata=request.args))
     towns, total = reports.poverty(db(), actor=actor(), date_from=date_from, date_to=date_to)
-    rows = [PovertyRow.of(town) for town in [*towns, total]]
-    sheet = Sheet(
-        title="带贫 Poverty alleviation",
-        columns=POVERTY_COLUMNS,
-        rows=[
-            [
-                row.township,
-                row.township_zh,
-                row.cooperatives,
-                row.registered_poor_households,
-                row.revenue_earned,
-                row.revenue_to_cooperatives_with_poor_households,
-                row.revenue_per_poor_household,
-            ]
-            for row in rows
-        ],
-    )
-    return _download(sheet, fmt, "market-poverty", date_from, date_to)
+    return report_file(poverty_sheet(towns, total), fmt, "market-poverty", date_from, date_to)
 
 
 # --- errors, as pages in the console's language ----------------------------------------------

@@ -90,64 +90,26 @@ POVERTY_COLUMNS = [
 FIGURE_KEYS = ["tonnes_offered", "tonnes_contracted", "tonnes_delivered", "revenue_contracted", "revenue_earned"]
 
 
-def _download(sheet: Sheet, fmt: Format, stem: str) -> Response:
-    if fmt == Format.csv:
-        body, mimetype, suffix = to_csv(sheet), "text/csv", "csv"
-    else:
-        body, mimetype, suffix = to_xlsx(sheet), XLSX, "xlsx"
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{suffix}"'
-    return response
-
-
-def _period(query: PeriodQuery) -> str:
-    return f"{query.date_from or 'start'}_{query.date_to or 'end'}"
-
-
-@reports_api.get("/summary", responses=_file_responses("SummaryPublic"))
-@allow(Role.admin, Role.cooperative, Role.buyer)
-def summary_report(query: SummaryQuery):
-    """Offered, contracted and delivered tonnes with revenue contracted and earned, by group_by."""
-    query.checked()
-    result = reports.summary(
-        db(), actor=current_actor(), group_by=query.group_by, date_from=query.date_from, date_to=query.date_to
-    )
-    rows = [
-        SummaryRow(key=row.key, name=row.name, name_zh=row.name_zh, **FiguresPublic.values(row.figures))
-        for row in result.rows
-    ]
-    if query.format == Format.json:
-        body = SummaryPublic(
-            group_by=result.group_by.value,
-            date_from=result.date_from,
-            date_to=result.date_to,
-            rows=rows,
-            totals=FiguresPublic(**FiguresPublic.values(result.totals)),
-        )
-        return respond(body)
-    label = GROUP_COLUMNS[query.group_by]
-    sheet = Sheet(
+def summary_sheet(result: reports.Summary) -> Sheet:
+    """The summary report as a sheet: a row per group, then the totals."""
+    label = GROUP_COLUMNS[result.group_by]
+    return Sheet(
         title=f"{label.zh} {label.en}",
         columns=[label, Column("名称", "Name"), *FIGURE_COLUMNS],
-        rows=[[row.key, row.name_zh or row.name, *(getattr(row, key) for key in FIGURE_KEYS)] for row in rows]
-        + [["合计 Total", None, *FiguresPublic.values(result.totals).values()]],
+        rows=[[row.key, row.name_zh or row.name, *_figure_cells(row.figures)] for row in result.rows]
+        + [["合计 Total", None, *_figure_cells(result.totals)]],
     )
-    return _download(sheet, query.format, f"market-summary-{query.group_by.value}-{_period(query)}")
 
 
-@reports_api.get("/poverty", responses=_file_responses("PovertyPublic"))
-@allow(Role.admin, Role.cooperative, Role.buyer)
-def poverty_report(query: PeriodQuery):
-    """带贫: revenue earned per township, the part reaching cooperatives with registered poor households,
-    and that part per registered poor household."""
-    query.checked()
-    towns, total = reports.poverty(db(), actor=current_actor(), date_from=query.date_from, date_to=query.date_to)
-    rows = [PovertyRow.of(town) for town in towns]
-    if query.format == Format.json:
-        return respond(
-            PovertyPublic(date_from=query.date_from, date_to=query.date_to, rows=rows, totals=PovertyRow.of(total))
-        )
-    sheet = Sheet(
+def _figure_cells(figures: reports.Figures) -> list[str]:
+    """A row's figures as the API's decimal strings, in the order of FIGURE_COLUMNS."""
+    values = FiguresPublic.values(figures)
+    return [values[key] for key in FIGURE_KEYS]
+
+
+def poverty_sheet(towns: list[reports.TownshipRow], total: reports.TownshipRow) -> Sheet:
+    """The poverty report as a sheet: a row per township, then the total."""
+    return Sheet(
         title="带贫 Poverty alleviation",
         columns=POVERTY_COLUMNS,
         rows=[
@@ -160,7 +122,56 @@ def poverty_report(query: PeriodQuery):
                 row.revenue_to_cooperatives_with_poor_households,
                 row.revenue_per_poor_household,
             ]
-            for row in [*rows, PovertyRow.of(total)]
+            for row in (PovertyRow.of(town) for town in [*towns, total])
         ],
     )
-    return _download(sheet, query.format, f"market-poverty-{_period(query)}")
+
+
+def report_file(sheet: Sheet, fmt: str, stem: str, date_from: date | None, date_to: date | None) -> Response:
+    """A report as a CSV or XLSX download, named after the report and its period (API and console alike)."""
+    body, mimetype = (to_csv(sheet), "text/csv") if fmt == Format.csv else (to_xlsx(sheet), XLSX)
+    response = Response(body, mimetype=mimetype)
+    name = f"{stem}-{date_from or 'start'}_{date_to or 'end'}.{fmt}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@reports_api.get("/summary", responses=_file_responses("SummaryPublic"))
+@allow(Role.admin, Role.cooperative, Role.buyer)
+def summary_report(query: SummaryQuery):
+    """Offered, contracted and delivered tonnes with revenue contracted and earned, by group_by."""
+    query.checked()
+    result = reports.summary(
+        db(), actor=current_actor(), group_by=query.group_by, date_from=query.date_from, date_to=query.date_to
+    )
+    if query.format == Format.json:
+        rows = [
+            SummaryRow(key=row.key, name=row.name, name_zh=row.name_zh, **FiguresPublic.values(row.figures))
+            for row in result.rows
+        ]
+        body = SummaryPublic(
+            group_by=result.group_by.value,
+            date_from=result.date_from,
+            date_to=result.date_to,
+            rows=rows,
+            totals=FiguresPublic(**FiguresPublic.values(result.totals)),
+        )
+        return respond(body)
+    return report_file(
+        summary_sheet(result), query.format, f"market-summary-{query.group_by.value}", query.date_from, query.date_to
+    )
+
+
+@reports_api.get("/poverty", responses=_file_responses("PovertyPublic"))
+@allow(Role.admin, Role.cooperative, Role.buyer)
+def poverty_report(query: PeriodQuery):
+    """带贫: revenue earned per township, the part reaching cooperatives with registered poor households,
+    and that part per registered poor household."""
+    query.checked()
+    towns, total = reports.poverty(db(), actor=current_actor(), date_from=query.date_from, date_to=query.date_to)
+    if query.format == Format.json:
+        rows = [PovertyRow.of(town) for town in towns]
+        return respond(
+            PovertyPublic(date_from=query.date_from, date_to=query.date_to, rows=rows, totals=PovertyRow.of(total))
+        )
+    return report_file(poverty_sheet(towns, total), query.format, "market-poverty", query.date_from, query.date_to)
