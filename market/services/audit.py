@@ -174,18 +174,14 @@ def event_hash(event: Mapping[str, Any]) -> str:
 
 
 def _floatless_and_shallow(document: Mapping[str, Any]) -> bool:
-    """True when json.dumps spells `document` exactly as canonical_json does: floats only where the
-    two spell them alike (`_spelt_alike`), and nothing nested deeper than before/after's own values."""
-    for value in document.values():
-        kind = type(value)
-        if kind is list or (kind is float and not _spelt_alike(value)):
-            return False
-        if kind is dict:
-            for inner in value.values():
-                inner_kind = type(inner)
-                if inner_kind is dict or inner_kind is list or (inner_kind is float and not _spelt_alike(inner)):
-                    return False
-    return True
+    """True when json.dumps spells `document` exactly as canonical_json does: plain values (floats
+    only where the two spell them alike), and nothing nested deeper than before/after's own values."""
+    return all(_is_plain(value) if type(value) is dict else _is_plain_value(value) for value in document.values())
+
+
+def _is_plain_value(value: Any) -> bool:
+    kind = type(value)
+    return kind in _PLAIN_TYPES or (kind is float and _spelt_alike(value))
 
 
 def _spelt_alike(value: float) -> bool:
