@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from market.models import Buyer, DemandOrder, PurchaseAgreement
 from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
-from market.places import find_destination
+from market.places import Place, find_destination
 from market.services.actors import Actor
 from market.services.audit import append_events, record_event, snapshot
 from market.services.bulk import create_event, destination_columns
@@ -29,8 +29,9 @@ BROWSABLE = (OrderStatus.open, OrderStatus.partially_matched)
 
 def create_order(session: Session, *, actor: Actor, data: OrderCreate) -> DemandOrder:
     actor.require(Role.buyer)
-    if data.agreement_id is None and (data.destination is None or find_destination(data.destination) is not None):
-        return _create_open_market_order(session, actor=actor, data=data)
+    place = None if data.destination is None else find_destination(data.destination)
+    if data.agreement_id is None and (data.destination is None or place is not None):
+        return _create_open_market_order(session, actor=actor, data=data, place=place)
     buyer = session.get(Buyer, actor.buyer_id)
     if buyer is None:
         raise NotFound("the account's buyer no longer exists")
@@ -61,7 +62,7 @@ _BUYERS = Buyer.__table__  # type: ignore[attr-defined]
 _DESTINATION = ("destination", "destination_zh", "destination_latitude", "destination_longitude")
 
 
-def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCreate) -> DemandOrder:
+def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCreate, place: Place | None) -> DemandOrder:
     """create_order for the common case, an open-market order to a known place, in one statement:
 
         INSERT INTO demand_order (...) SELECT <the order>, <the buyer's city when no destination>
@@ -89,7 +90,6 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
         "created_at": now,
         "updated_at": now,
     }
-    place = None if data.destination is None else find_destination(data.destination)
     if place is not None:
         values |= dict(zip(_DESTINATION, (place.name, place.name_zh, place.latitude, place.longitude), strict=True))
     names = [name for name in values if name not in _DESTINATION] + list(_DESTINATION)
