@@ -251,7 +251,8 @@ def _plain_event_parts(event: Mapping[str, Any], before: str, after: str) -> tup
     unless every field is plain, where json.dumps (sort_keys, compact) spells the document as
     canonical_json does; before's and after's JSON text is made once, and sent to the database as it is."""
     fields = tuple(event.get(name) for name in ("account_id", "actor", "action", "object_type", "object_id"))
-    if not _PLAIN_TYPES.issuperset(map(type, fields)):
+    # Any str (a table's quoted_name too) is spelt by json.dumps as canonical_json spells it.
+    if not all(isinstance(value, str) or _is_plain_value(value) for value in fields):
         return None
     account_id, actor, action, object_type, object_id = map(json.dumps, fields)
     return (

@@ -287,7 +287,7 @@ def write_orders(
                         "account_id": actor.account_id,
                         "actor": actor.label,
                         "action": "agreement.call_off",
-                        "object_type": str(_AGREEMENTS.name),
+                        "object_type": _AGREEMENTS.name,
                         "object_id": after["id"],
                         "before": before,
                         "after": after,
@@ -464,7 +464,7 @@ def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> 
         "account_id": actor.account_id,
         "actor": actor.label,
         "action": action,
-        "object_type": str(table.name),  # a plain str, as the fast hash path wants (not quoted_name)
+        "object_type": table.name,
         "object_id": row["id"],
         "before": None,
         "after": _SNAPSHOTS[table.name](row),

@@ -383,3 +383,17 @@ def test_only_floats_spelt_alike_take_the_fast_path():
     assert _is_plain({"latitude": 27.3, "longitude": 103.7}) and _floatless_and_shallow({"after": {"lat": 27.3}})
     for odd in (23.0, 1e-05, -0.0, 1e16):
         assert not _is_plain({"latitude": odd}) and not _floatless_and_shallow({"after": {"lat": odd}})
+
+
+def test_a_table_name_given_as_quoted_name_takes_the_fast_path_and_hashes_the_same():
+    import json
+
+    from sqlalchemy.sql.elements import quoted_name
+
+    from market.services.audit import _compact_json, _iso_utc, _joined, _plain_event_parts
+
+    row = EVENT | {"object_type": quoted_name("supply_offer", None), "after": {"id": 1}}
+    parts = _plain_event_parts(row, _compact_json(row["before"]), _compact_json(row["after"]))
+    assert parts is not None
+    text = _joined(parts, row["id"], json.dumps(_iso_utc(row["occurred_at"])), row["prev_hash"])
+    assert hashlib.sha256(text.encode("ascii")).hexdigest() == event_hash(row | {"object_type": "supply_offer"})
