@@ -17,8 +17,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
+from functools import partial
 from itertools import count
 from typing import Any, TextIO
 
@@ -28,6 +31,21 @@ POSTGRES_URL = os.environ.get(
     os.environ.get("MARKET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
 )
 _scratch_numbers = count(1)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _in_one_process(work: Callable[[], Any], _index: int) -> Any:
+    time.sleep(0.05)  # long enough that every process of the pool takes one
+    return work()
+
+
+def on_every_process(pool: Executor, processes: int, work: Callable[[], Any] = _nothing) -> list[Any]:
+    """`work` once in each of a process pool's processes: starts them all (before a clock starts), or
+    reads something of each (its peak memory). `work` must be a module-level function."""
+    return list(pool.map(partial(_in_one_process, work), range(processes)))
 
 
 def median(values: Sequence[float]) -> float:

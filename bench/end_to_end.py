@@ -24,7 +24,7 @@ from multiprocessing import get_context
 
 from sqlalchemy import func, select
 
-from bench.common import scratch_database
+from bench.common import on_every_process, scratch_database
 from market.config import load_settings
 from market.db import make_engine, session_scope
 from market.matching import Book, match
@@ -58,10 +58,6 @@ class Measured:
     core_by_product: dict[Product, float]
     # Seconds per phase per product (begin and finish, which are the run's, under None).
     phases: dict[str, dict[Product | None, float]]
-
-
-def _started(_: int) -> None:
-    time.sleep(0.05)  # long enough that every process of the pool gets one
 
 
 def _core(product: Product) -> float:
@@ -101,7 +97,7 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
 
         context = get_context("fork")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            list(pool.map(_started, range(processes)))  # the processes exist before the clock starts
+            on_every_process(pool, processes)  # the processes exist before the clock starts
             started = time.perf_counter()
             core_by_product = dict(zip(Product, pool.map(_core, list(Product)), strict=True))
             core_seconds = time.perf_counter() - started
@@ -110,7 +106,7 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
         engine.dispose()  # the pool forks next: it must not share this engine's connections
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            list(pool.map(_started, range(processes)))  # as workers are: started before the run
+            on_every_process(pool, processes)  # as workers are: started before the run
             started = time.perf_counter()
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from bench.books import synthetic_book
-from bench.common import machine_load, median, table, target
+from bench.common import machine_load, median, on_every_process, table, target
 from bench.end_to_end import breakdown_rows, measure
 from market.matching import Book, first_come_first_served, match
 from market.matching.network import hub_network, pair_network
@@ -54,17 +54,12 @@ def _solve_product(product: str) -> tuple[str, int, int, float, float]:
 def optimiser(processes: int) -> tuple[float, float, dict[str, int]]:
     """Wall time for all products, the pool's summed peak memory, and each product's gains."""
     with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("fork")) as pool:
-        list(pool.map(_peak_mb_after_fork, range(processes)))  # start the processes before the clock
+        on_every_process(pool, processes)  # start the processes before the clock
         started = time.perf_counter()
         results = list(pool.map(_solve_product, PRODUCTS))
         wall = time.perf_counter() - started
-        peaks = list(pool.map(_peak_mb_after_fork, range(processes)))
+        peaks = on_every_process(pool, processes, _peak_mb)
     return wall, sum(peaks), {product: gains for product, _, gains, _, _ in results}
-
-
-def _peak_mb_after_fork(_: int) -> float:
-    time.sleep(0.05)  # let every pool process take one
-    return _peak_mb()
 
 
 def hub_with(solver: str) -> tuple[float, dict[str, int]]:
