@@ -14,6 +14,10 @@ requests/s and p50/p99 latency (medians over the rounds) and ends with
 "orders: X% of the trivial GET's requests/s, target ≥ 50%, ratio R". Every answer must be 200
 (GET) or 201 (POST), every order must be in the database and the audit chain intact, or the
 run fails.
+
+The requests insert their audit events unsealed; as beat does in production, a sealer in this
+process chains them every `--seal-every` seconds (AUDIT_SEAL_INTERVAL_SECONDS' default, 10) while
+the load runs, on the same two cores, and the output says how long its turns took.
 """
 
 from __future__ import annotations
@@ -315,16 +319,63 @@ def _percentile(values: list[float], percent: float) -> float:
 # --- the run --------------------------------------------------------------------------------
 
 
+class Sealer:
+    """Seal the audit log every `interval` seconds in a thread, as the beat task does; time each turn."""
+
+    def __init__(self, url: str, interval: float) -> None:
+        from market.config import load_settings
+        from market.db import make_engine
+
+        self.engine = make_engine(load_settings(database_url=url, log_level="WARNING"))
+        self.interval = interval
+        self.sealed, self.turns, self.busy_seconds, self.longest = 0, 0, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sealer:
+        if self.interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        from market.services.audit import seal_all
+
+        while not self._stop.wait(self.interval):
+            started = time.perf_counter()
+            self.sealed += seal_all(self.engine)
+            took = time.perf_counter() - started
+            self.turns += 1
+            self.busy_seconds += took
+            self.longest = max(self.longest, took)
+
+    def summary(self) -> str:
+        if self.interval <= 0:
+            return "no sealer ran during the load (--seal-every 0)"
+        rate = self.sealed / self.busy_seconds if self.busy_seconds else 0.0
+        return (
+            f"sealer, every {self.interval:g} s during the load: {self.sealed:,} events in {self.turns} turns,"
+            f" {self.busy_seconds:.2f} s in all ({rate:,.0f} events/s), longest turn {self.longest:.2f} s"
+        )
+
+
 def check_database(url: str, expected_orders: int, expected_keys: int) -> str:
-    """The orders answered 201 are stored (more may be, from requests cut off at the end), and the chain holds."""
+    """The orders answered 201 are stored (more may be, from requests cut off at the end), and the chain holds
+    once what is left unsealed is sealed."""
     from sqlalchemy import func, select
 
     from market.config import load_settings
     from market.db import make_engine, session_scope
     from market.models import DemandOrder, IdempotencyRecord
-    from market.services.audit import verify_chain
+    from market.services.audit import seal_all, verify_chain
 
     engine = make_engine(load_settings(database_url=url, log_level="WARNING"))
+    left = seal_all(engine)
     with session_scope(engine) as session:
         orders = session.execute(select(func.count()).select_from(DemandOrder)).scalar_one()
         keys = session.execute(select(func.count()).select_from(IdempotencyRecord)).scalar_one()
@@ -335,7 +386,10 @@ def check_database(url: str, expected_orders: int, expected_keys: int) -> str:
             f"the database holds {orders} orders and {keys} idempotency keys (expected at least {expected_orders}"
             f" and {expected_keys}); audit chain {'intact' if chain.intact else 'BROKEN: ' + str(chain.problem)}"
         )
-    return f"{orders:,} orders stored, {keys:,} idempotency keys, audit chain intact ({chain.events:,} events)"
+    return (
+        f"{orders:,} orders stored, {keys:,} idempotency keys, audit chain intact ({chain.events:,} events,"
+        f" {left:,} of them sealed after the load)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three scenarios, interleaved")
     parser.add_argument("--concurrency", type=int, default=8, help="open connections")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--seal-every", type=float, default=10.0, metavar="S", help="seconds between audit seals in the load; 0: none"
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -379,19 +436,23 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(url, _free_port(), Path(folder) / "server.log", extra)
         try:
             server.wait_ready()
-            for scenario in SCENARIOS:  # warm up: every worker thread opens its connections
-                load(server.base, scenario, token, 1.0, args.concurrency, f"w{SCENARIOS.index(scenario)}")
-            for round_ in range(1, args.rounds + 1):
-                for number, scenario in enumerate(SCENARIOS):
-                    found = load(server.base, scenario, token, args.seconds, args.concurrency, f"r{round_}s{number}")
-                    results[scenario.name].append(found)
-                    print(
-                        f"  round {round_} {scenario.name}: {found.per_second:,.0f} requests/s,"
-                        f" p50 {found.p50_ms:.1f} ms, p99 {found.p99_ms:.1f} ms, errors {found.errors}",
-                        flush=True,
-                    )
+            with Sealer(url, args.seal_every) as sealer:
+                for scenario in SCENARIOS:  # warm up: every worker thread opens its connections
+                    load(server.base, scenario, token, 1.0, args.concurrency, f"w{SCENARIOS.index(scenario)}")
+                for round_ in range(1, args.rounds + 1):
+                    for number, scenario in enumerate(SCENARIOS):
+                        found = load(
+                            server.base, scenario, token, args.seconds, args.concurrency, f"r{round_}s{number}"
+                        )
+                        results[scenario.name].append(found)
+                        print(
+                            f"  round {round_} {scenario.name}: {found.per_second:,.0f} requests/s,"
+                            f" p50 {found.p50_ms:.1f} ms, p99 {found.p99_ms:.1f} ms, errors {found.errors}",
+                            flush=True,
+                        )
         finally:
             server.stop()
+        print(sealer.summary(), flush=True)
         failed = {name: sum(r.errors for r in runs) for name, runs in results.items() if any(r.errors for r in runs)}
         if failed:
             print(Path(server.log).read_text()[-3000:], file=sys.stderr)

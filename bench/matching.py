@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                 ["load every open book (three queries each)", end_to_end.load_seconds],
                 ["core: match() on the loaded books, parallel", end_to_end.core_seconds],
                 ["whole run: lock, load, solve, baseline, reasons, write, report", end_to_end.end_to_end_seconds],
+                [
+                    f"after it: seal its {end_to_end.sealed_events:,} audit events (beat's next turns)",
+                    end_to_end.seal_seconds,
+                ],
             ],
         )
         print()

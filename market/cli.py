@@ -286,6 +286,8 @@ def demo(database: Path) -> None:
     click.echo("")
     click.echo(_season_ledger(engine, settings))
     click.echo("")
+    click.echo(_sealed_and_verified(engine))
+    click.echo("")
     click.echo("Explore it over HTTP:")
     click.echo(f"  DATABASE_URL={database_url} market create-admin office")
     click.echo(f"  DATABASE_URL={database_url} market serve")
@@ -419,13 +421,27 @@ def audit() -> None:
     """The audit log."""
 
 
+@audit.command("seal")
+@_clean_errors
+def audit_seal() -> None:
+    """Chain the audit events committed since the last seal (as the beat task does)."""
+    from market.services.audit import seal_all
+
+    sealed = seal_all(_ready_engine(_settings()))
+    click.echo(f"sealed {sealed} audit events into the chain")
+
+
 @audit.command("verify")
 @_clean_errors
 def audit_verify() -> None:
-    """Walk the audit log's hash chain in id order and recompute every hash; exit 1 at the first broken link."""
-    from market.services.audit import verify_chain
+    """Seal what is waiting, then walk the audit log's hash chain and recompute every hash; exit 1 at the
+    first broken link."""
+    from market.services.audit import seal_all, verify_chain
 
     engine = _ready_engine(_settings())
+    sealed = seal_all(engine)
+    if sealed:
+        click.echo(f"sealed {sealed} audit events into the chain first")
     with session_scope(engine) as session:
         check = verify_chain(session)
     if check.intact:
@@ -437,6 +453,17 @@ def audit_verify() -> None:
         f"the {check.events} events before it link up" + (f" (to event {check.head_id})" if check.events else "")
     )
     sys.exit(1)
+
+
+def _sealed_and_verified(engine) -> str:
+    """For the demo: every event of the story chained, and the chain checked."""
+    from market.services.audit import seal_all, verify_chain
+
+    sealed = seal_all(engine)
+    with session_scope(engine) as session:
+        check = verify_chain(session)
+    state = "intact" if check.intact else f"BROKEN at event {check.broken_id}: {check.problem}"
+    return f"Audit log: {sealed} events sealed into one hash chain, verified {state} (market audit verify)."
 
 
 # --- serve ---------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # The sweep sends a queued or running run to the workers again once nothing has happened to it (no audit
     # event on the run, no product written) for this long and no transaction is working on it.
     match_sweep_grace_seconds: int = 300
+    # Beat sends `maintenance.seal_audit_log` this often: how long a new audit event waits to join the hash
+    # chain (0: never on a schedule; `market audit seal` and `market audit verify` still seal).
+    audit_seal_interval_seconds: int = 10
     # Seconds before Redis hands an unacknowledged task to a worker again; 0: the built-in default (the hard
     # time limit plus ten minutes, see workers/__init__.py). Shorter than the time limits only in tests.
     celery_visibility_timeout: int = 0
@@ -110,7 +113,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a whole number of runs, at least 1")
         return value
 
-    @field_validator("match_sweep_interval_seconds", "celery_visibility_timeout")
+    @field_validator("match_sweep_interval_seconds", "audit_seal_interval_seconds", "celery_visibility_timeout")
     @classmethod
     def _seconds_or_off(cls, value: int) -> int:
         if value < 0:

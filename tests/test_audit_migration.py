@@ -1,4 +1,5 @@
-"""Migration 0004 chains the audit events written before it, and makes the log append-only."""
+"""Migration 0004 chains the audit events written before it, and makes the log append-only;
+0006 lets writers insert events unsealed, for the sealer to chain."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from market.config import load_settings
 from market.db import make_engine, session_scope
 from market.migrate import downgrade, upgrade
 from market.models import AuditEvent
-from market.services.audit import GENESIS_HASH, append_events, event_hash, verify_chain
+from market.services.audit import GENESIS_HASH, append_events, event_hash, seal_all, verify_chain
 from tests.services.audit_helpers import stored_chain
 
 START = datetime(2020, 9, 1, 8, 0, tzinfo=UTC)
@@ -63,10 +64,19 @@ def test_existing_events_are_chained_in_id_order(database_url, engine_at_0003):
         assert row["prev_hash"] == previous and row["hash"] == event_hash(row)
         previous = row["hash"]
 
-    # New events continue the same chain, and the log is now append-only.
+    # 0006 numbered the chain 1..4 in id order.
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id, seq FROM audit_event ORDER BY id")).all() == [
+            (1, 1), (2, 2), (5, 3), (9, 4)
+        ]  # fmt: skip
+
+    # New events take ids after the old ones (the PostgreSQL sequence was moved past them), and once
+    # sealed continue the same chain; the log is now append-only.
     with session_scope(engine) as session:
         (new,) = append_events(session, [{"actor": "system:test", "action": "new.event", "object_type": "test"}])
-    assert (new["id"], new["prev_hash"]) == (10, previous)
+    assert (new["id"], new["seq"], new["prev_hash"]) == (10, None, None)
+    assert seal_all(engine) == 1
+    assert stored_chain(engine)[-1][:2] == (10, previous)
     with Session(engine) as session:
         assert verify_chain(session).events == 5
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
@@ -77,3 +87,42 @@ def test_downgrade_removes_the_triggers(database_url, engine_at_0003):
     with engine_at_0003.begin() as connection:
         connection.execute(text("UPDATE audit_event SET actor = 'x'"))
         connection.execute(text("DELETE FROM audit_event"))
+
+
+def _raw_event(connection, event_id: int) -> None:
+    """An event with an id of its own, as a transaction that drew its id early and committed late leaves it."""
+    connection.execute(
+        insert(AuditEvent.__table__).values(
+            id=event_id, occurred_at=START, actor="system:test", action="late.event", object_type="test"
+        )
+    )
+
+
+def test_downgrade_from_0006_chains_again_in_id_order(database_url, engine):
+    with engine.begin() as connection:
+        _raw_event(connection, 5)
+    assert seal_all(engine) == 1
+    with engine.begin() as connection:
+        _raw_event(connection, 3)
+    assert seal_all(engine) == 1
+    with engine.connect() as connection:  # sealed in commit order: event 5 first
+        assert connection.execute(text("SELECT id, seq FROM audit_event ORDER BY seq")).all() == [(5, 1), (3, 2)]
+
+    downgrade(database_url, "0005")
+    try:
+        # 0004's chain runs in id order, as 0004's `market audit verify` walks it.
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT * FROM audit_event ORDER BY id")).mappings().all()
+        assert [row["id"] for row in rows] == [3, 5] and "seq" not in rows[0]
+        previous = GENESIS_HASH
+        for row in rows:
+            as_read = {**row, "occurred_at": START, "before": None, "after": None}  # raw SQL reads them as text
+            assert row["prev_hash"] == previous and row["hash"] == event_hash(as_read)
+            previous = row["hash"]
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("UPDATE audit_event SET actor = 'x' WHERE id = 3"))
+    finally:
+        upgrade(database_url)
+    with Session(engine) as session:
+        check = verify_chain(session)
+    assert check.intact and (check.events, check.head_id) == (2, 5)

@@ -62,19 +62,25 @@ def matching_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
+def _every(seconds: int, name: str, task: str) -> dict[str, dict[str, Any]]:
+    """One beat entry sending `task` every `seconds` (none for 0); a message not taken before the next
+    one is sent is dropped."""
+    if seconds == 0:
+        return {}
+    interval = timedelta(seconds=seconds)
+    return {name: {"task": task, "schedule": interval, "options": {"expires": interval.total_seconds()}}}
+
+
 def sweep_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """`matching.sweep` every MATCH_SWEEP_INTERVAL_SECONDS (a minute by default): it sends again the runs
     that are queued or running but stalled, e.g. because Redis lost their message. 0: none."""
-    if settings.match_sweep_interval_seconds == 0:
-        return {}
-    interval = timedelta(seconds=settings.match_sweep_interval_seconds)
-    return {
-        "sweep-stalled-match-runs": {
-            "task": "matching.sweep",
-            "schedule": interval,
-            "options": {"expires": interval.total_seconds()},
-        }
-    }
+    return _every(settings.match_sweep_interval_seconds, "sweep-stalled-match-runs", "matching.sweep")
+
+
+def seal_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """`maintenance.seal_audit_log` every AUDIT_SEAL_INTERVAL_SECONDS (10 s by default): it chains the audit
+    events committed since, so none waits long outside the hash chain. 0: none."""
+    return _every(settings.audit_seal_interval_seconds, "seal-audit-log", "maintenance.seal_audit_log")
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
@@ -118,7 +124,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # If the broker connection drops, stop acks_late tasks: their messages return to the queue.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_expires": 24 * 60 * 60,
-        "beat_schedule": BEAT_SCHEDULE | sweep_schedule(settings) | matching_schedule(settings),
+        "beat_schedule": BEAT_SCHEDULE
+        | sweep_schedule(settings)
+        | seal_schedule(settings)
+        | matching_schedule(settings),
     }
 
 

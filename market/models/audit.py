@@ -1,8 +1,10 @@
 """The audit log (who changed what, before and after) and remembered Idempotency-Keys.
 
-The audit log is one hash chain: each event stores the SHA-256 of its own fields and of
-the event before it (`market.services.audit` computes it, and is the only writer).
-The database refuses UPDATE and DELETE on it (triggers from migration 0004).
+The audit log is one hash chain: each sealed event stores its position in the chain (`seq`),
+the SHA-256 of the event before it and its own hash over its fields and that link
+(`market.services.audit` writes events and seals them). An event is inserted unsealed and
+sealed shortly after; the database refuses every other UPDATE, and every DELETE (triggers
+from migration 0006).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from market.models.common import JSONDocument, Timestamp, utcnow
@@ -18,7 +20,15 @@ from market.models.common import JSONDocument, Timestamp, utcnow
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (Index(None, "object_type", "object_id"),)
+    __table_args__ = (
+        Index(None, "object_type", "object_id"),
+        # The sealer's queue: the events not yet in the chain, found without reading the chain.
+        Index("ix_audit_event_unsealed", "id", postgresql_where=text("seq IS NULL"), sqlite_where=text("seq IS NULL")),
+        # Sealing sets all three at once; an event has all of them or none.
+        CheckConstraint(
+            "(seq IS NULL) = (prev_hash IS NULL) AND (seq IS NULL) = (hash IS NULL)", name="sealed_together"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp, index=True)
@@ -30,10 +40,12 @@ class AuditEvent(SQLModel, table=True):
     object_id: int | None = None
     before: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
-    # The hash of the event before this one (64 zeros for the first); unique, so the chain cannot fork.
-    prev_hash: str = Field(max_length=64, unique=True)
+    # The event's place in the chain, 1, 2, 3, ...: set when it is sealed (None until then).
+    seq: int | None = Field(default=None, unique=True)
+    # The hash of the event before it in the chain (64 zeros for the first); unique, so the chain cannot fork.
+    prev_hash: str | None = Field(default=None, max_length=64, unique=True)
     # SHA-256 (hex) of this event's fields and prev_hash: see `market.services.audit.event_hash`.
-    hash: str = Field(max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -1,17 +1,22 @@
 """The audit log: every create and state change leaves an AuditEvent in the same transaction.
 
-The log is append-only and tamper-evident. Events form one hash chain in id order: each
-stores `prev_hash`, the hash of the event before it (64 zeros for the first), and `hash`,
-the SHA-256 of its own fields and `prev_hash` (`event_hash`). Changing, removing or
-inserting an event breaks the chain at that point, which `verify_chain` finds.
+The log is append-only and tamper-evident. Events form one hash chain: each sealed event has
+its position (`seq`, 1, 2, 3, ...), `prev_hash`, the hash of the event before it (64 zeros for
+the first), and `hash`, the SHA-256 of its own fields and `prev_hash` (`event_hash`). Changing,
+removing or inserting a sealed event breaks the chain at that point, which `verify_chain` finds.
 
-Every write goes through `append_events` (`record_event` for one row), which keeps the
-chain linear when many transactions append at once: it takes one lock for the whole
-log, reads the chain's head, and only then numbers and hashes the new events. The lock
-is held until the transaction ends, so appends (and whatever a transaction does after
-its first append) are serialised. A UNIQUE index on `prev_hash` backs this up in the
-database: a second event claiming the same predecessor is refused, never forked.
-The database also refuses UPDATE and DELETE on `audit_event` (triggers, migration 0004).
+Writing and chaining are two steps, so that writers never wait for each other:
+
+- `append_events` (`record_event` for one row) inserts events unsealed, in the writer's own
+  transaction, with ids from the table's sequence. No lock, no read of the chain.
+- `seal_events` chains what has been committed since the last seal, in id order. It takes one
+  lock for the whole log, so sealers run one at a time and the chain stays linear (a UNIQUE
+  `prev_hash` and a UNIQUE `seq` back this up in the database). Celery beat seals every
+  AUDIT_SEAL_INTERVAL_SECONDS (`maintenance.seal_audit_log`); `market audit verify` seals first.
+
+The database refuses DELETE, and every UPDATE but sealing an unsealed event without changing it
+(triggers, migration 0006). Between its commit and its seal an event is guarded by those
+triggers only: someone who can switch them off (a database superuser) could change it unseen.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Numeric, Table, select, text
+from sqlalchemy import Date, DateTime, Numeric, Table, bindparam, func, select, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from market.db import JsonText, insert_rows
+from market.db import JsonText, insert_rows_with_ids, session_scope
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -43,10 +49,12 @@ _SECRET_COLUMNS = frozenset({"token_hash"})
 
 # The prev_hash of the first event.
 GENESIS_HASH = "0" * 64
-# The key of the PostgreSQL advisory lock that serialises appends: b"auditlog" as a 64-bit integer.
-APPEND_LOCK_KEY = int.from_bytes(b"auditlog", "big")
+# The key of the PostgreSQL advisory lock that serialises sealers: b"auditlog" as a 64-bit integer.
+SEAL_LOCK_KEY = int.from_bytes(b"auditlog", "big")
+# Events sealed per transaction: a batch takes about a tenth of a second to hash and write.
+SEAL_BATCH = 10_000
 
-# What a caller says about an event; the chain adds id, prev_hash and hash.
+# What a caller says about an event; append_events adds the id, the sealer seq, prev_hash and hash.
 _EVENT_FIELDS = frozenset(
     {"occurred_at", "account_id", "actor", "action", "object_type", "object_id", "before", "after"}
 )
@@ -199,22 +207,6 @@ def _fast_canonical_json(document: Mapping[str, Any]) -> str:
 # --- appending -----------------------------------------------------------------------------
 
 
-def _take_append_lock(session: Session) -> None:
-    """Hold the log's append lock until this transaction ends, so the head read next is the real head."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-    else:
-        # SQLite has one writer at a time. Appending nothing takes that write lock now (and opens
-        # the transaction), before the head is read, so no other writer can append in between.
-        session.execute(text("INSERT INTO audit_event (id) SELECT NULL WHERE 0"))
-
-
-def _head(session: Session) -> tuple[int, str]:
-    """The last event's id and hash; (0, GENESIS_HASH) for an empty log."""
-    row = session.execute(select(_TABLE.c.id, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)).first()
-    return (0, GENESIS_HASH) if row is None else (row.id, row.hash)
-
-
 _PLAIN = (str, int, bool, type(None))
 _PLAIN_TYPES = frozenset(_PLAIN)
 _PLAIN_OR_FLOAT = _PLAIN_TYPES | {float}
@@ -241,39 +233,20 @@ def _as_stored(document: Any) -> Any:
     return json.loads(json.dumps(document, allow_nan=False))
 
 
-def _compact_json(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
-
-
-def _plain_event_parts(event: Mapping[str, Any], before: str, after: str) -> tuple[str, str] | None:
-    """The canonical JSON `event_hash` hashes, but for id, occurred_at and prev_hash, which are known
-    only under the append lock: the text before the id and the text between it and occurred_at. None
-    unless every field is plain, where json.dumps (sort_keys, compact) spells the document as
-    canonical_json does; before's and after's JSON text is made once, and sent to the database as it is."""
-    fields = tuple(event.get(name) for name in ("account_id", "actor", "action", "object_type", "object_id"))
-    # Any str (a table's quoted_name too) is spelt by json.dumps as canonical_json spells it.
-    if not all(isinstance(value, str) or _is_plain_value(value) for value in fields):
-        return None
-    account_id, actor, action, object_type, object_id = map(json.dumps, fields)
-    return (
-        f'{{"account_id":{account_id},"action":{action},"actor":{actor},"after":{after},"before":{before},"id":',
-        f',"object_id":{object_id},"object_type":{object_type},"occurred_at":',
-    )
-
-
-def _joined(parts: tuple[str, str], event_id: int, occurred_at_json: str, prev_hash: str) -> str:
-    return f'{parts[0]}{event_id}{parts[1]}{occurred_at_json},"prev_hash":{json.dumps(prev_hash)}}}'
+def _for_copy(document: Any) -> Any:
+    """A document for COPY: a plain one's JSON text, written once here (NULL stays NULL)."""
+    if document is None or not _is_plain(document):
+        return document
+    return JsonText(json.dumps(document, separators=(",", ":")))
 
 
 def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Append events to the chain in this order, in one statement; return them as stored.
+    """Insert events, unsealed, in this order and in one statement; return them as stored.
 
     Each event gives actor, action, object_type and optionally occurred_at (default now),
-    account_id, object_id, before and after. The chain assigns id, prev_hash and hash.
+    account_id, object_id, before and after. The table's sequence assigns ids; `seal_events`
+    later assigns seq, prev_hash and hash (None in what this returns).
     Pending ORM changes are flushed first, so a row's change is written before its event.
-
-    What does not depend on the chain's head (the documents as stored, their JSON text) is made
-    before the append lock is taken, so other transactions wait for the lock as little as possible.
     """
     if not events:
         return []
@@ -281,66 +254,34 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
         if not _EVENT_FIELDS.issuperset(event):
             unknown = set(event) - _EVENT_FIELDS
             raise ValueError(f"not audit event fields: {', '.join(sorted(unknown))}")
-    prepared = []  # (event, before as stored, after as stored, their JSON text or None, the text's parts or None)
-    for event in events:
-        before, after = event.get("before"), event.get("after")
-        if (before is None or _is_plain(before)) and (after is None or _is_plain(after)):
-            before = None if before is None else dict(before)
-            after = None if after is None else dict(after)
-            texts = (_compact_json(before), _compact_json(after))
-            prepared.append((event, before, after, texts, _plain_event_parts(event, *texts)))
-        else:
-            prepared.append((event, _as_stored(before), _as_stored(after), None, None))
     session.flush()
-    _take_append_lock(session)
-    head_id, head_hash = _head(session)
-    now = utcnow()  # under the lock: times default to the order of the chain
+    now = utcnow()
     rows: list[dict[str, Any]] = []
-    given_time, occurred_at, occurred_json = None, now, ""  # a batch's events mostly share one time
-    for event, before, after, _, parts in prepared:
-        head_id += 1
+    given_time, occurred_at = None, now  # a batch's events mostly share one time
+    for event in events:
         moment = event.get("occurred_at") or now
         if moment is not given_time:
             given_time, occurred_at = moment, as_utc(moment).astimezone(UTC)
-            occurred_json = json.dumps(_iso_utc(occurred_at))
-        row = {
-            "id": head_id,
-            "occurred_at": occurred_at,
-            "account_id": event.get("account_id"),
-            "actor": event["actor"],
-            "action": event["action"],
-            "object_type": event["object_type"],
-            "object_id": event.get("object_id"),
-            "before": before,
-            "after": after,
-            "prev_hash": head_hash,
-        }
-        if parts is None:
-            head_hash = event_hash(row)
-        else:
-            text = _joined(parts, head_id, occurred_json, head_hash)
-            head_hash = hashlib.sha256(text.encode("ascii")).hexdigest()
-        row["hash"] = head_hash
-        rows.append(row)
-    if session.get_bind().dialect.name == "postgresql":
-        insert_rows(
-            session,
-            _TABLE,
-            [
-                row | {"before": _json_or(row["before"], texts[0]), "after": _json_or(row["after"], texts[1])}
-                if texts is not None
-                else row
-                for row, (_, _, _, texts, _) in zip(rows, prepared, strict=True)
-            ],
+        rows.append(
+            {
+                "occurred_at": occurred_at,
+                "account_id": event.get("account_id"),
+                "actor": event["actor"],
+                "action": event["action"],
+                "object_type": event["object_type"],
+                "object_id": event.get("object_id"),
+                "before": _as_stored(event.get("before")),
+                "after": _as_stored(event.get("after")),
+            }
         )
+    if session.get_bind().dialect.name == "postgresql":
+        written = [row | {"before": _for_copy(row["before"]), "after": _for_copy(row["after"])} for row in rows]
+        insert_rows_with_ids(session, _TABLE, written)
+        for row, stored in zip(rows, written, strict=True):
+            row["id"] = stored["id"]
     else:
-        insert_rows(session, _TABLE, rows)
-    return rows
-
-
-def _json_or(document: Any, text: str) -> Any:
-    """For COPY: the document's JSON text (NULL stays NULL)."""
-    return None if document is None else JsonText(text)
+        insert_rows_with_ids(session, _TABLE, rows)
+    return [{"id": row.pop("id"), **row, "seq": None, "prev_hash": None, "hash": None} for row in rows]
 
 
 def record_event(
@@ -378,6 +319,89 @@ def record_event(
     return AuditEvent(**stored)
 
 
+# --- sealing -------------------------------------------------------------------------------
+
+
+def _take_seal_lock(session: Session) -> None:
+    """Hold the log's seal lock until this transaction ends, so the head read next is the real head."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY})
+    else:
+        # SQLite has one writer at a time. Inserting nothing takes that write lock now (and opens
+        # the transaction), before the head is read, so no other writer can seal in between.
+        session.execute(text("INSERT INTO audit_event (id) SELECT NULL WHERE 0"))
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The last sealed event's position and hash; (0, GENESIS_HASH) before the first seal."""
+    row = session.execute(
+        select(_TABLE.c.seq, _TABLE.c.hash).where(_TABLE.c.seq.is_not(None)).order_by(_TABLE.c.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS_HASH) if row is None else (row.seq, row.hash)
+
+
+_CONTENT_COLUMNS = [column for column in _TABLE.c if column.name not in ("seq", "prev_hash", "hash")]
+
+
+def seal_events(session: Session, *, limit: int = SEAL_BATCH) -> int:
+    """Chain up to `limit` committed unsealed events after the chain's head, in id order; return how many.
+
+    Holds the seal lock until the transaction ends: commit soon (`seal_all` does, per batch).
+    """
+    _take_seal_lock(session)
+    position, previous_hash = _head(session)
+    rows = (
+        session.execute(select(*_CONTENT_COLUMNS).where(_TABLE.c.seq.is_(None)).order_by(_TABLE.c.id).limit(limit))
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return 0
+    ids, positions, links, digests = [], [], [], []
+    for row in rows:
+        position += 1
+        digest = event_hash({**row, "prev_hash": previous_hash})
+        ids.append(row["id"])
+        positions.append(position)
+        links.append(previous_hash)
+        digests.append(digest)
+        previous_hash = digest
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the batch; `seq IS NULL` makes a second seal of the same event a no-op, caught below.
+        sealed = session.execute(
+            text(
+                "UPDATE audit_event AS e SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:positions AS bigint[]), CAST(:links AS text[]), "
+                "CAST(:digests AS text[])) AS s(id, seq, prev_hash, hash) WHERE e.id = s.id AND e.seq IS NULL"
+            ),
+            {"ids": ids, "positions": positions, "links": links, "digests": digests},
+        ).rowcount
+    else:
+        sealed = session.execute(
+            _TABLE.update()
+            .where(_TABLE.c.id == bindparam("event_id"), _TABLE.c.seq.is_(None))
+            .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev_hash"), hash=bindparam("new_hash")),
+            [
+                {"event_id": i, "new_seq": n, "new_prev_hash": link, "new_hash": digest}
+                for i, n, link, digest in zip(ids, positions, links, digests, strict=True)
+            ],
+        ).rowcount
+    if sealed != len(ids):
+        raise RuntimeError(f"sealed {sealed} of {len(ids)} audit events: another sealer ran without the seal lock")
+    return len(ids)
+
+
+def seal_all(engine: Engine, *, batch: int = SEAL_BATCH) -> int:
+    """Seal every event committed so far, `batch` per transaction; return how many were sealed."""
+    total = 0
+    while True:
+        with session_scope(engine) as session:
+            sealed = seal_events(session, limit=batch)
+        total += sealed
+        if sealed < batch:
+            return total
+
+
 # --- reading and verifying -----------------------------------------------------------------
 
 
@@ -394,13 +418,15 @@ def events_about(session: Session, object_type: str, object_ids) -> list[AuditEv
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """What `verify_chain` found: how many events link up, and the first that does not."""
+    """What `verify_chain` found: how many sealed events link up, the first that does not, and how
+    many are still waiting to be sealed."""
 
     events: int
     head_id: int | None
     head_hash: str
     broken_id: int | None = None
     problem: str | None = None
+    unsealed: int = 0
 
     @property
     def intact(self) -> bool:
@@ -408,28 +434,30 @@ class ChainCheck:
 
 
 def verify_chain(session: Session, *, batch_size: int = 1000) -> ChainCheck:
-    """Walk the log in id order, recompute every hash, and stop at the first broken link.
+    """Walk the sealed events in chain order, recompute every hash, and stop at the first broken link.
 
-    Reads `batch_size` events at a time (keyset pagination on id), so memory does not grow
+    Reads `batch_size` events at a time (keyset pagination on seq), so memory does not grow
     with the log. A chain cut off at its end cannot be told from a shorter chain: compare
-    `head_hash` with one recorded earlier to detect that.
+    `head_hash` with one recorded earlier to detect that. Unsealed events are counted, not
+    checked: `seal_all` first to check everything committed.
     """
-    count, previous_id, previous_hash = 0, None, GENESIS_HASH
+    unsealed = session.execute(select(func.count()).where(_TABLE.c.seq.is_(None))).scalar_one()
+    count, previous_seq, previous_id, previous_hash = 0, 0, None, GENESIS_HASH
     while True:
-        statement = select(_TABLE).order_by(_TABLE.c.id).limit(batch_size)
-        if previous_id is not None:
-            statement = statement.where(_TABLE.c.id > previous_id)
+        statement = select(_TABLE).where(_TABLE.c.seq > previous_seq).order_by(_TABLE.c.seq).limit(batch_size)
         rows = session.execute(statement).mappings().all()
         if not rows:
-            return ChainCheck(events=count, head_id=previous_id, head_hash=previous_hash)
+            return ChainCheck(events=count, head_id=previous_id, head_hash=previous_hash, unsealed=unsealed)
         for row in rows:
-            problem = _link_problem(row, previous_id, previous_hash)
+            problem = _link_problem(row, previous_seq, previous_id, previous_hash)
             if problem is not None:
-                return ChainCheck(count, previous_id, previous_hash, broken_id=row["id"], problem=problem)
-            count, previous_id, previous_hash = count + 1, row["id"], row["hash"]
+                return ChainCheck(
+                    count, previous_id, previous_hash, broken_id=row["id"], problem=problem, unsealed=unsealed
+                )
+            count, previous_seq, previous_id, previous_hash = count + 1, row["seq"], row["id"], row["hash"]
 
 
-def _link_problem(row: Mapping[str, Any], previous_id: int | None, previous_hash: str) -> str | None:
+def _link_problem(row: Mapping[str, Any], previous_seq: int, previous_id: int | None, previous_hash: str) -> str | None:
     if row["prev_hash"] != previous_hash:
         if previous_id is None:
             return (
@@ -437,13 +465,18 @@ def _link_problem(row: Mapping[str, Any], previous_id: int | None, previous_hash
                 "hash (000…): the events before it were removed"
             )
         missing = (
-            f"events {previous_id + 1}..{row['id'] - 1} are missing"
-            if row["id"] > previous_id + 1
+            f"the events at chain positions {previous_seq + 1}..{row['seq'] - 1} are missing"
+            if row["seq"] > previous_seq + 1
             else "an event between them was removed or inserted"
         )
         return (
             f"its prev_hash {_short(row['prev_hash'])} is not the hash of event {previous_id} "
             f"({_short(previous_hash)}): {missing}, or event {previous_id} was rewritten with a new hash"
+        )
+    if row["seq"] != previous_seq + 1:
+        return (
+            f"it is at chain position {row['seq']} but follows event {previous_id} at position {previous_seq}: "
+            "its position was rewritten"
         )
     try:
         computed = event_hash(row)

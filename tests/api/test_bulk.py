@@ -9,8 +9,9 @@ from sqlmodel import func, select
 from market.db import session_scope
 from market.models import AuditEvent, DemandOrder, IdempotencyRecord, PurchaseAgreement, SupplyOffer
 from market.models.bulk import MAX_BATCH_ITEMS
-from market.services.audit import snapshot, verify_chain
+from market.services.audit import snapshot
 from tests.api.helpers import agreement_body, field_names, offer_body, order_body
+from tests.services.audit_helpers import sealed_and_checked
 
 OFFERS, ORDERS = "/api/v1/offers/batch", "/api/v1/orders/batch"
 
@@ -64,7 +65,7 @@ def test_a_batch_of_offers_is_created_in_order_as_single_creates_would_be(client
             assert event.after == snapshot(row) and event.before is None
             assert event.actor == events[-1].actor and event.account_id is not None
         assert session.get(SupplyOffer, ids[0]).quantity_kg == 120_505
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
 
 
 def test_a_batch_of_orders_is_created_with_destinations_as_single_creates(client, world, engine):
@@ -84,7 +85,7 @@ def test_a_batch_of_orders_is_created_with_destinations_as_single_creates(client
             ).one()
             assert event.action == "order.create"
             assert event.after == snapshot(session.get(DemandOrder, order["id"]))
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
 
 
 def test_one_bad_item_refuses_the_whole_batch_naming_every_bad_item(client, world, engine):
@@ -207,7 +208,7 @@ def test_call_offs_count_down_the_agreement_across_the_batch(client, world, engi
             (600_000, 1_000_000),
         ]
         assert call_offs[-1].after == snapshot(session.get(PurchaseAgreement, agreement["id"]))
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
     # Nothing is left to call off, in a batch or alone.
     alone = client.post(
         "/api/v1/orders", json=order_body(tonnes="0.001", agreement_id=agreement["id"]), headers=world.buyer
@@ -245,8 +246,7 @@ def test_a_thousand_items_are_taken_and_a_thousand_and_one_refused(client, world
     orders["items"].pop()
     assert client.post(ORDERS, json=orders, headers=world.buyer).status_code == 201
     assert (_count(engine, SupplyOffer), _count(engine, DemandOrder)) == (1000, 1000)
-    with session_scope(engine) as session:
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
 
 
 def test_an_empty_batch_or_a_body_that_is_not_a_batch_is_422(client, world):
@@ -329,7 +329,7 @@ def test_a_single_order_answers_as_before_on_its_one_statement_path(client, worl
                 select(AuditEvent).where(AuditEvent.object_type == "demand_order", AuditEvent.object_id == order["id"])
             ).one()
             assert event.action == "order.create" and event.after == snapshot(session.get(DemandOrder, order["id"]))
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
     assert _count(engine, DemandOrder) == 3
 
 

@@ -72,13 +72,16 @@ def test_the_api_benchmark_runs_and_prints_its_target_line(generator):
     if generator == "wrk" and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (the Python load generator is tested instead)")
     result = _run(
-        "bench.api", "--seconds", "1", "--rounds", "1", "--concurrency", "2", "--generator", generator, timeout=180
-    )
+        "bench.api", "--seconds", "1", "--rounds", "1", "--concurrency", "2", "--generator", generator,
+        "--seal-every", "0.5", timeout=180,
+    )  # fmt: skip
     out = result.stdout
     assert f"load generator: {generator}" in out
     for scenario in ("GET /api/v1/me", "POST /api/v1/orders", "POST /api/v1/orders + Idempotency-Key"):
         assert re.search(rf"^{re.escape(scenario)}\s+[\d,.]+\s", out, re.M), scenario
     assert "audit chain intact" in out
+    sealer = re.search(r"^sealer, every 0\.5 s during the load: ([\d,]+) events in (\d+) turns", out, re.M)
+    assert sealer and int(sealer[2]) >= 1, out
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"orders: [\d,]+% of the trivial GET's requests/s, target ≥ 50%, ratio \d+\.\d\d", last), last
 

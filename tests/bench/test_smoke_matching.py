@@ -33,6 +33,9 @@ def test_the_matching_benchmark_compares_the_optimiser_the_anchor_and_the_servic
     for what in ("core 300 x 300", "core 300 x 300 peak memory", "speed-up over the explicit pair list at 300"):
         assert any(re.fullmatch(TARGET_LINE.format(what=re.escape(what)), line) for line in lines), (what, out)
     assert any(re.fullmatch(TARGET_LINE.format(what=r"end to end 300 x 300 on PostgreSQL"), ln) for ln in lines), out
+    # The run's events were sealed after it (the benchmark verifies the chain, or stops).
+    sealed = re.search(r"after it: seal its ([\d,]+) audit events", out)
+    assert sealed and int(sealed[1].replace(",", "")) > 0, out
     assert re.fullmatch(TARGET_LINE.format(what="seeding 300"), lines[-1]), lines[-1]
 
 

@@ -1,4 +1,4 @@
-"""`market audit verify` and `market revoke-token`, as an operator runs them."""
+"""`market audit seal`, `market audit verify` and `market revoke-token`, as an operator runs them."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ def test_verify_passes_then_names_a_row_changed_in_sql(runner, database_url, wor
     events = len(stored_chain(engine))
     intact = runner.invoke(main, ["audit", "verify"], env=_env(database_url))
     assert intact.exit_code == 0, intact.output
-    assert intact.output.startswith(f"audit log intact: {events} events (head: event {events}, hash ")
+    sealed, checked = _lines(intact.output)
+    assert sealed == f"sealed {events} audit events into the chain first"
+    assert checked.startswith(f"audit log intact: {events} events (head: event {events}, hash ")
+    again = runner.invoke(main, ["audit", "verify"], env=_env(database_url))
+    assert _lines(again.output) == [checked]
 
     tamper(engine, "UPDATE audit_event SET actor = 'account:999' WHERE id = 3")
     broken = runner.invoke(main, ["audit", "verify"], env=_env(database_url))
@@ -39,12 +43,22 @@ def test_verify_passes_then_names_a_row_changed_in_sql(runner, database_url, wor
     assert second == "the 2 events before it link up (to event 2)"
 
 
+def test_seal_chains_what_is_waiting(runner, database_url, world, engine):
+    events = len(stored_chain(engine))
+    first = runner.invoke(main, ["audit", "seal"], env=_env(database_url))
+    assert (first.exit_code, first.output) == (0, f"sealed {events} audit events into the chain\n")
+    assert all(digest is not None for _, _, digest in stored_chain(engine))
+    second = runner.invoke(main, ["audit", "seal"], env=_env(database_url))
+    assert (second.exit_code, second.output) == (0, "sealed 0 audit events into the chain\n")
+
+
 def test_verify_finds_a_deleted_row(runner, database_url, world, engine):
+    assert runner.invoke(main, ["audit", "seal"], env=_env(database_url)).exit_code == 0
     tamper(engine, "DELETE FROM audit_event WHERE id = 4")
     broken = runner.invoke(main, ["audit", "verify"], env=_env(database_url))
     assert broken.exit_code == 1
     assert _lines(broken.output)[0].startswith("audit log broken at event 5: its prev_hash")
-    assert "events 4..4 are missing" in broken.output
+    assert "chain positions 4..4 are missing" in broken.output
 
 
 def test_verify_streams_a_long_log(runner, database_url, engine):
@@ -57,7 +71,9 @@ def test_verify_streams_a_long_log(runner, database_url, engine):
             ],
         )
     result = runner.invoke(main, ["audit", "verify"], env=_env(database_url))
-    assert result.exit_code == 0 and result.output.startswith("audit log intact: 2500 events"), result.output
+    assert result.exit_code == 0, result.output
+    assert _lines(result.output)[0] == "sealed 2500 audit events into the chain first"
+    assert _lines(result.output)[1].startswith("audit log intact: 2500 events")
 
 
 def test_verify_an_empty_log(runner, database_url):

@@ -17,7 +17,8 @@ from market.db import session_scope
 from market.imports import BY_FIELD, COLUMNS, OFFER_COLUMNS, ORDER_COLUMNS
 from market.models import AuditEvent, Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
 from market.models.common import Product
-from market.services.audit import snapshot, verify_chain
+from market.services.audit import snapshot
+from tests.services.audit_helpers import sealed_and_checked
 
 KIND_HEADERS = [
     "类型 Kind",
@@ -209,7 +210,7 @@ def test_a_csv_with_a_bom_imports_offers_and_orders_exactly(tmp_path, database_u
                 assert event.after == snapshot(session.get(SupplyOffer, event.object_id))
             elif event.action == "order.create":
                 assert event.after == snapshot(session.get(DemandOrder, event.object_id))
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
 
 
 def test_a_csv_without_a_bom_and_with_half_headers_is_read_too(tmp_path, database_url, engine, parties):
@@ -396,8 +397,7 @@ def test_rows_are_written_in_chunks_each_with_one_audit_batch_and_a_progress_bar
     assert batches == [2, 2, 1, 4, 2]
     assert "checking book.csv" in result.stderr and "writing 8 rows" in result.stderr
     assert _counts(engine) == (5, 3, 11)
-    with session_scope(engine) as session:
-        assert verify_chain(session).intact
+    assert sealed_and_checked(engine).intact
 
 
 def test_the_help_lists_every_column(database_url):

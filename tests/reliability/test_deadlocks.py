@@ -19,7 +19,6 @@ from market.jobs import run_match_in_process
 from market.models import SupplyOffer
 from market.models.common import Product
 from market.services import matching
-from market.services.audit import APPEND_LOCK_KEY
 from tests.api.helpers import offer_body
 from tests.api.test_match_runs import _book
 from tests.conftest import _libpq
@@ -83,10 +82,11 @@ def test_a_deadlock_inside_a_solve_is_retried_and_the_run_finishes(
 
 def test_a_deadlock_in_a_request_is_a_503_with_retry_after(database_url, client, world, caplog, report):
     lot = client.post("/api/v1/offers", json=offer_body(tonnes="10"), headers=world.coop).json
-    # Withdrawing locks the offer's row, then the audit log's append lock; this session the other way round.
+    # Withdrawing locks the offer's row, then its audit event's foreign key takes a share lock on the
+    # account's row; this session the other way round.
     other = psycopg.connect(_libpq(database_url))
     other.execute("SET deadlock_timeout = '20s'")
-    other.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+    other.execute("SELECT id FROM account FOR UPDATE")
     monitor = psycopg.connect(_libpq(database_url), autocommit=True)
     answers = []
 
@@ -96,7 +96,7 @@ def test_a_deadlock_in_a_request_is_a_503_with_retry_after(database_url, client,
     request = threading.Thread(target=withdraw)
     with caplog.at_level("ERROR", logger="market.api.problems"):
         request.start()
-        wait_for_waiter(monitor, "advisory")
+        wait_for_waiter(monitor, "transactionid")
         other.execute("SELECT id FROM supply_offer WHERE id = %s FOR UPDATE", [lot["id"]])
         request.join(timeout=30)
     other.rollback()

@@ -37,10 +37,10 @@ from market.models.account import AccountCreate
 from market.models.common import Role
 from market.services.accounts import create_account
 from market.services.actors import Actor
-from market.services.audit import verify_chain
 from tests.api.helpers import offer_body
 from tests.conftest import require_service
 from tests.reliability.checks import wait_until
+from tests.services.audit_helpers import sealed_and_checked
 from tests.workers.processes import free_port, log_tail, running, venv_env
 
 CLIENTS = 4
@@ -292,8 +292,7 @@ def test_postgres_restarted_under_load_answers_503_recovers_and_writes_each_offe
                 )
             ).scalar_one()
             records = connection.execute(text("SELECT COUNT(*) FROM idempotency_record")).scalar_one()
-        with session_scope(engine) as session:
-            chain = verify_chain(session)
+        chain = sealed_and_checked(engine)
         report(
             f"{len(answers)} requests, {len(firsts)} keys: {offers} offers ({references} references), "
             f"{records} idempotency records, {unaudited} offers without their audit event, {mismatched} records "

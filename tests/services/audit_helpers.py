@@ -4,27 +4,43 @@ from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from market.services.audit import GENESIS_HASH
+from market.services.audit import GENESIS_HASH, ChainCheck, seal_all, verify_chain
 
 
-def stored_chain(engine: Engine) -> list[tuple[int, str, str]]:
-    """(id, prev_hash, hash) of every audit event, in id order."""
+def stored_chain(engine: Engine) -> list[tuple[int, str | None, str | None]]:
+    """(id, prev_hash, hash) of every audit event: the sealed ones in chain order, then the unsealed by id."""
     with engine.connect() as connection:
         return [
-            tuple(row) for row in connection.execute(text("SELECT id, prev_hash, hash FROM audit_event ORDER BY id"))
+            tuple(row)
+            for row in connection.execute(
+                text("SELECT id, prev_hash, hash FROM audit_event ORDER BY seq NULLS LAST, id")
+            )
         ]
 
 
 def assert_one_linear_chain(engine: Engine) -> int:
-    """Ids 1..N without gaps, each event pointing at the one before: the chain never forked."""
-    chain = stored_chain(engine)
-    assert [event_id for event_id, _, _ in chain] == list(range(1, len(chain) + 1))
+    """Every event sealed, at positions 1..N without gaps, each pointing at the one before: the chain
+    never forked. Returns N."""
+    with engine.connect() as connection:
+        chain = connection.execute(text("SELECT seq, id, prev_hash, hash FROM audit_event ORDER BY seq NULLS LAST, id"))
+        chain = [tuple(row) for row in chain]
+    assert [seq for seq, _, _, _ in chain] == list(range(1, len(chain) + 1))
     previous = GENESIS_HASH
-    for event_id, prev_hash, digest in chain:
+    for _, event_id, prev_hash, digest in chain:
         assert prev_hash == previous, f"event {event_id} does not follow the event before it"
         previous = digest
     return len(chain)
+
+
+def sealed_and_checked(engine: Engine) -> ChainCheck:
+    """Seal everything committed, then verify the whole chain: the check covers every event there is."""
+    seal_all(engine)
+    with Session(engine) as session:
+        check = verify_chain(session)
+    assert check.unsealed == 0
+    return check
 
 
 def tamper(engine: Engine, statement: str, **params) -> None:

@@ -1,5 +1,6 @@
-"""The audit log is one hash chain: it links and verifies after real activity, under concurrent
-appends, and the database refuses to change or remove its events."""
+"""The audit log is one hash chain: events are inserted unsealed and sealed into it; it links and
+verifies after real activity, under concurrent appends and seals, and the database refuses to change
+or remove its events (it lets an unsealed event be sealed, and nothing else)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -21,12 +22,14 @@ from market.services.audit import (
     append_events,
     canonical_json,
     event_hash,
+    seal_all,
+    seal_events,
     verify_chain,
 )
 from seed.synthetic import generate_book
 from tests.api.helpers import agreement_body, offer_body, order_body
 from tests.api.test_match_runs import wait_for
-from tests.services.audit_helpers import assert_one_linear_chain, stored_chain, tamper
+from tests.services.audit_helpers import assert_one_linear_chain, sealed_and_checked, stored_chain, tamper
 
 # --- the hash ------------------------------------------------------------------------------
 
@@ -143,13 +146,17 @@ def test_the_chain_links_and_verifies_after_a_season_of_api_activity(client, wor
         contracts = session.exec(select(func.count()).select_from(Contract)).one()[0]
         actions = dict(session.exec(select(AuditEvent.action, func.count()).group_by(AuditEvent.action)).all())
         total = session.exec(select(func.count()).select_from(AuditEvent)).one()[0]
+        last_id = session.exec(select(func.max(AuditEvent.id))).one()[0]
+        assert verify_chain(session).unsealed == total  # nothing chained before a seal
+    assert seal_all(engine, batch=50) == total
+    with Session(engine) as session:
         check = verify_chain(session)
         # Small pages cross many page boundaries and must find the same.
         assert verify_chain(session, batch_size=7) == check
     assert contracts > 20
     assert actions["contract.propose"] == actions["contract.confirm"] == contracts
     assert actions["seed.synthetic"] == 1 and actions["delivery.accept"] == 1
-    assert check.intact and check.events == total and check.head_id == total
+    assert check.intact and check.events == total and check.head_id == last_id and check.unsealed == 0
     assert assert_one_linear_chain(engine) == total
     assert check.head_hash == stored_chain(engine)[-1][2]
 
@@ -171,11 +178,13 @@ def test_numbers_and_text_hash_the_same_after_the_round_trip_through_the_databas
             session, [{"actor": "system:test", "action": "test.numbers", "object_type": "test", "after": after}]
         )
     assert stored["after"]["tuple"] == [1, 2]
+    assert stored["hash"] is None and seal_all(engine) == 1
     with Session(engine) as session:
         check = verify_chain(session)
         event = session.get(AuditEvent, stored["id"])
-    assert check.intact and check.events == 1
-    assert event.hash == stored["hash"]
+    assert check.intact and check.events == 1 and check.head_hash == event.hash
+    # The sealer hashed the event as read back; the document as given hashes the same.
+    assert event.hash == event_hash({**stored, "prev_hash": GENESIS_HASH, "after": after | {"tuple": [1, 2]}})
 
 
 def test_an_event_with_an_unknown_field_is_refused(engine):
@@ -186,13 +195,33 @@ def test_an_event_with_an_unknown_field_is_refused(engine):
 # --- append-only ---------------------------------------------------------------------------
 
 
+def _append_one(engine, n: int = 0) -> int:
+    with session_scope(engine) as session:
+        (event,) = append_events(
+            session, [{"actor": "system:test", "action": "test.step", "object_type": "test", "after": {"n": n}}]
+        )
+    return event["id"]
+
+
 def test_the_database_refuses_to_update_or_delete_an_audit_event(engine, world):
+    seal_all(engine)
+    pending = _append_one(engine)
     before = stored_chain(engine)
-    assert before
+    assert len(before) > 1 and before[-1][0] == pending and before[-1][2] is None
     for statement in (
+        # a sealed event: nothing about it may change
         "UPDATE audit_event SET actor = 'account:999' WHERE id = 1",
         "UPDATE audit_event SET hash = prev_hash",
+        "UPDATE audit_event SET seq = seq + 1000 WHERE id = 1",
+        "UPDATE audit_event SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = 1",
+        # an unsealed event may only be sealed, as it is
+        f"UPDATE audit_event SET actor = 'account:999' WHERE id = {pending}",
+        f"UPDATE audit_event SET seq = 1000 WHERE id = {pending}",
+        f"UPDATE audit_event SET seq = 1000, prev_hash = 'p', hash = 'h', actor = 'x' WHERE id = {pending}",
+        f"""UPDATE audit_event SET seq = 1000, prev_hash = 'p', hash = 'h', "after" = NULL WHERE id = {pending}""",
+        f"UPDATE audit_event SET seq = 1000, prev_hash = 'p', hash = 'h', id = 100000 WHERE id = {pending}",
         "DELETE FROM audit_event WHERE id = 1",
+        f"DELETE FROM audit_event WHERE id = {pending}",
         "DELETE FROM audit_event",
     ):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
@@ -200,12 +229,27 @@ def test_the_database_refuses_to_update_or_delete_an_audit_event(engine, world):
     with pytest.raises(DBAPIError, match="append-only"), session_scope(engine) as session:
         session.delete(session.get(AuditEvent, 1))
     assert stored_chain(engine) == before
+    # Sealed once, an event stays sealed: sealing it again is refused too.
+    assert seal_all(engine) == 1
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE audit_event SET seq = seq, prev_hash = prev_hash, hash = hash WHERE id = {pending}")
+        )
+    assert sealed_and_checked(engine).intact
     if engine.dialect.name == "postgresql":
         # Not blocked, on purpose (the test fixtures use it): TRUNCATE, which only the table's
         # owner or a superuser may run. Production keeps the app's role away from it.
         with engine.begin() as connection:
             connection.execute(text("TRUNCATE audit_event"))
         assert stored_chain(engine) == []
+
+
+def test_an_event_is_sealed_all_at_once_or_not_at_all(engine):
+    pending = _append_one(engine)
+    for half_sealed in ("seq = 1", "seq = 1, hash = 'h'", "prev_hash = 'p', hash = 'h'"):
+        with pytest.raises(DBAPIError), engine.begin() as connection:
+            connection.execute(text(f"UPDATE audit_event SET {half_sealed} WHERE id = {pending}"))
+    assert stored_chain(engine) == [(pending, None, None)]
 
 
 # --- verification --------------------------------------------------------------------------
@@ -219,6 +263,7 @@ def log_of_twelve(engine):
                 session,
                 [{"actor": "system:test", "action": "test.step", "object_type": "test", "after": {"n": number}}],
             )
+    assert seal_all(engine) == 12
     return stored_chain(engine)
 
 
@@ -258,7 +303,7 @@ def test_a_deleted_event_leaves_a_gap(engine, log_of_twelve):
     tamper(engine, "DELETE FROM audit_event WHERE id = 5")
     check = _check(engine)
     assert check.broken_id == 6 and check.events == 4
-    assert "not the hash of event 4" in check.problem and "events 5..5 are missing" in check.problem
+    assert "not the hash of event 4" in check.problem and "chain positions 5..5 are missing" in check.problem
 
 
 def test_deleting_the_first_events_is_found(engine, log_of_twelve):
@@ -267,39 +312,75 @@ def test_deleting_the_first_events_is_found(engine, log_of_twelve):
     assert check.broken_id == 3 and check.events == 0 and "genesis" in check.problem
 
 
+def test_a_moved_event_is_found(engine, log_of_twelve):
+    tamper(engine, "UPDATE audit_event SET seq = 20 WHERE id = 12")
+    check = _check(engine)
+    assert check.broken_id == 12 and check.events == 11 and "position 20" in check.problem
+
+
+def test_unsealed_events_are_counted_and_left_for_the_sealer(engine, log_of_twelve):
+    for n in range(3):
+        _append_one(engine, n)
+    check = _check(engine)
+    assert check.intact and (check.events, check.head_id, check.unsealed) == (12, 12, 3)
+    with session_scope(engine) as session:
+        assert seal_events(session, limit=2) == 2
+    assert _check(engine).unsealed == 1
+    assert seal_all(engine) == 1 and seal_all(engine) == 0
+    check = _check(engine)
+    assert check.intact and (check.events, check.head_id, check.unsealed) == (15, 15, 0)
+
+
+_FORGED = (
+    "INSERT INTO audit_event (id, occurred_at, actor, action, object_type, seq, prev_hash, hash) "
+    "VALUES (13, :at, 'x', 'x', 'x', 13, :prev, :hash)"
+)
+
+
 def test_an_event_slipped_in_at_the_end_is_found(engine, log_of_twelve):
-    _, _, last = log_of_twelve[-1]
-    with Session(engine) as session:
-        row = session.get(AuditEvent, 12).model_dump()
+    _, prev_of_12, last = log_of_twelve[-1]
+    at = datetime(2020, 10, 12, tzinfo=UTC)
     # Claims to follow event 11, as event 12 does: the UNIQUE prev_hash refuses it outright...
     with pytest.raises(DBAPIError), engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO audit_event (id, occurred_at, actor, action, object_type, prev_hash, hash) "
-                "VALUES (13, :at, 'x', 'x', 'x', :prev, :hash)"
-            ),
-            {"at": row["occurred_at"], "prev": row["prev_hash"], "hash": "f" * 64},
-        )
+        connection.execute(text(_FORGED), {"at": at, "prev": prev_of_12, "hash": "f" * 64})
     # ...and one that follows event 12 with a made-up hash is named.
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO audit_event (id, occurred_at, actor, action, object_type, prev_hash, hash) "
-                "VALUES (13, :at, 'x', 'x', 'x', :prev, :hash)"
-            ),
-            {"at": row["occurred_at"], "prev": last, "hash": "f" * 64},
-        )
+        connection.execute(text(_FORGED), {"at": at, "prev": last, "hash": "f" * 64})
     check = _check(engine)
-    assert check.broken_id == 13 and check.events == 12
+    assert check.broken_id == 13 and check.events == 12 and "do not match its hash" in check.problem
+
+
+def test_an_event_sealed_by_hand_with_a_made_up_hash_is_found(engine, log_of_twelve):
+    last = log_of_twelve[-1][2]
+    pending = _append_one(engine)
+    # The triggers let anyone seal an unsealed event (they cannot tell the sealer from others)...
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_event SET seq = 13, prev_hash = :prev, hash = :hash WHERE id = :id"),
+            {"prev": last, "hash": "f" * 64, "id": pending},
+        )
+    # ...but not with a hash that the event does not have.
+    check = _check(engine)
+    assert check.broken_id == pending and check.events == 12 and "do not match its hash" in check.problem
 
 
 # --- concurrency ---------------------------------------------------------------------------
 
 
-def test_concurrent_appends_from_many_transactions_make_one_chain(engine):
-    threads, rounds = 8, 12
-    barrier = threading.Barrier(threads)
+def test_concurrent_appends_and_seals_from_many_transactions_make_one_chain(engine):
+    threads, rounds, sealers = 8, 12, 2
+    barrier = threading.Barrier(threads + sealers)
+    appending = threading.Event()
+    appending.set()
     errors: list[BaseException] = []
+
+    def seal() -> None:
+        try:
+            barrier.wait(timeout=30)
+            while appending.is_set():
+                seal_all(engine, batch=7)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
 
     def append(worker: int) -> None:
         try:
@@ -324,11 +405,16 @@ def test_concurrent_appends_from_many_transactions_make_one_chain(engine):
             errors.append(exc)
 
     workers = [threading.Thread(target=append, args=(worker,)) for worker in range(threads)]
-    for worker in workers:
-        worker.start()
+    sealing = [threading.Thread(target=seal) for _ in range(sealers)]
+    for thread in workers + sealing:
+        thread.start()
     for worker in workers:
         worker.join(timeout=120)
+    appending.clear()
+    for thread in sealing:
+        thread.join(timeout=120)
     assert errors == []
+    seal_all(engine)  # what committed after the sealers' last turn
     expected = threads * sum(1 + number % 3 for number in range(rounds))
     assert assert_one_linear_chain(engine) == expected
     check = _check(engine, batch_size=1000)
@@ -353,30 +439,6 @@ def test_the_fast_spelling_of_plain_events_is_the_canonical_one(document):
         assert _fast_canonical_json(document) == canonical_json(document)
 
 
-_plain_documents = st.none() | st.dictionaries(st.text(max_size=8), _scalars | _floats, max_size=8)
-
-
-@given(
-    before=_plain_documents,
-    after=_plain_documents,
-    account_id=st.none() | st.integers(1, 2**31),
-    actor=st.text(max_size=12),
-    object_id=st.none() | st.integers(-(2**31), 2**31),
-)
-def test_appending_spells_plain_events_as_the_hash_defines_them(before, after, account_id, actor, object_id):
-    """append_events writes before/after out once and splices the text into the hashed document."""
-    import json
-
-    from market.services.audit import _compact_json, _is_plain, _iso_utc, _joined, _plain_event_parts
-
-    assume((before is None or _is_plain(before)) and (after is None or _is_plain(after)))
-    row = EVENT | {"before": before, "after": after, "account_id": account_id, "actor": actor, "object_id": object_id}
-    parts = _plain_event_parts(row, _compact_json(before), _compact_json(after))
-    text = _joined(parts, row["id"], json.dumps(_iso_utc(row["occurred_at"])), row["prev_hash"])
-    assert text == canonical_json({**row, "occurred_at": _iso_utc(row["occurred_at"])})
-    assert hashlib.sha256(text.encode("ascii")).hexdigest() == event_hash(row)
-
-
 def test_only_floats_spelt_alike_take_the_fast_path():
     from market.services.audit import _floatless_and_shallow, _is_plain
 
@@ -385,15 +447,12 @@ def test_only_floats_spelt_alike_take_the_fast_path():
         assert not _is_plain({"latitude": odd}) and not _floatless_and_shallow({"after": {"lat": odd}})
 
 
-def test_a_table_name_given_as_quoted_name_takes_the_fast_path_and_hashes_the_same():
-    import json
-
+def test_a_table_name_given_as_quoted_name_is_stored_and_sealed_as_plain_text(engine):
     from sqlalchemy.sql.elements import quoted_name
 
-    from market.services.audit import _compact_json, _iso_utc, _joined, _plain_event_parts
-
-    row = EVENT | {"object_type": quoted_name("supply_offer", None), "after": {"id": 1}}
-    parts = _plain_event_parts(row, _compact_json(row["before"]), _compact_json(row["after"]))
-    assert parts is not None
-    text = _joined(parts, row["id"], json.dumps(_iso_utc(row["occurred_at"])), row["prev_hash"])
-    assert hashlib.sha256(text.encode("ascii")).hexdigest() == event_hash(row | {"object_type": "supply_offer"})
+    with session_scope(engine) as session:
+        append_events(
+            session, [{"actor": "system:test", "action": "x", "object_type": quoted_name("supply_offer", None)}]
+        )
+    check = sealed_and_checked(engine)
+    assert check.intact and check.events == 1

@@ -77,3 +77,20 @@ def test_beat_schedules_a_run_per_product_only_when_asked():
     entries = [e for e in every_quarter_hour.conf.beat_schedule.values() if e["task"] == "matching.scheduled_run"]
     assert sorted(entry["args"][0] for entry in entries) == sorted(product.value for product in Product)
     assert {entry["schedule"] for entry in entries} == {timedelta(minutes=15)}
+
+
+def test_beat_seals_the_audit_log_every_interval_unless_it_is_zero():
+    from datetime import timedelta
+
+    from market.config import load_settings
+    from workers import make_celery
+
+    def seals(**settings):
+        app = make_celery(load_settings(redis_url="redis://127.0.0.1:6379/15", **settings))
+        return [entry for entry in app.conf.beat_schedule.values() if entry["task"] == "maintenance.seal_audit_log"]
+
+    (default,) = seals()
+    assert default["schedule"] == timedelta(seconds=10) and default["options"]["expires"] == 10
+    (often,) = seals(audit_seal_interval_seconds=2)
+    assert often["schedule"] == timedelta(seconds=2)
+    assert seals(audit_seal_interval_seconds=0) == []

@@ -94,7 +94,7 @@ def drop_append_only_triggers() -> None:
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
 
 
-def _hash_existing_events() -> None:
+def hash_existing_events() -> None:
     """Chain the events written before this migration, in id order, one page at a time."""
     bind = op.get_bind()
     columns = [column for column in audit_event.c if column.name not in ("prev_hash", "hash")]
@@ -125,7 +125,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
 
-    _hash_existing_events()
+    hash_existing_events()
 
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.alter_column("prev_hash", existing_type=sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False)

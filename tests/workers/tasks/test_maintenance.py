@@ -1,11 +1,12 @@
-"""maintenance.purge_idempotency_keys, run by a real worker process through Redis."""
+"""maintenance.purge_idempotency_keys and maintenance.seal_audit_log, run by a real worker process
+through Redis (and the seal sent by a real beat process)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from market.config import load_settings
 from market.db import make_engine, session_scope
@@ -14,6 +15,8 @@ from market.models.account import AccountCreate
 from market.models.common import Role, utcnow
 from market.services.accounts import create_account
 from market.services.actors import Actor
+from market.services.audit import append_events, verify_chain
+from tests.workers.processes import running, venv_env, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -52,4 +55,55 @@ def test_purge_forgets_expired_keys_and_keeps_fresh_ones(database_url, start_wor
 
     # Delivered a second time (acks_late allows that), it finds nothing more to forget.
     assert worker.call("maintenance.purge_idempotency_keys") == 0
+    engine.dispose()
+
+
+def _append(engine, count: int) -> None:
+    with session_scope(engine) as session:
+        append_events(
+            session, [{"actor": "system:test", "action": "test.step", "object_type": "test"} for _ in range(count)]
+        )
+
+
+def _chain(engine):
+    with Session(engine) as session:
+        return verify_chain(session)
+
+
+def test_seal_chains_the_committed_events_once(database_url, start_worker):
+    engine = make_engine(load_settings(database_url=database_url))
+    _append(engine, 30)
+    assert _chain(engine).unsealed == 30
+    worker = start_worker()
+    assert worker.call("maintenance.seal_audit_log") == 30
+    check = _chain(engine)
+    assert check.intact and (check.events, check.unsealed) == (30, 0)
+    # Delivered a second time, it finds nothing left to seal.
+    assert worker.call("maintenance.seal_audit_log") == 0
+    engine.dispose()
+
+
+def test_beat_has_the_worker_seal_new_events_within_its_interval(database_url, start_worker, tmp_path):
+    engine = make_engine(load_settings(database_url=database_url))
+    worker = start_worker()
+    beat_log = tmp_path / "beat.log"
+    argv = ["celery", "-A", "workers.app", "beat", "--loglevel=INFO", "--schedule", str(tmp_path / "beat")]
+    env = venv_env(
+        {"DATABASE_URL": database_url, "REDIS_URL": worker.client.conf.broker_url, "CELERY_QUEUE": worker.queue},
+        AUDIT_SEAL_INTERVAL_SECONDS="1",
+        MATCH_SWEEP_INTERVAL_SECONDS="0",
+    )
+    with running(argv, env=env, log=beat_log) as beat:
+        for batch in (5, 7):  # two rounds: beat keeps sending it
+            _append(engine, batch)
+            wait_for(
+                lambda: True if _chain(engine).unsealed == 0 else None,
+                process=beat,
+                log=beat_log,
+                what="beat's seal, carried out by the worker",
+                timeout=30,
+            )
+    check = _chain(engine)
+    assert check.intact and check.events == 12
+    assert "maintenance.seal_audit_log" in beat_log.read_text()
     engine.dispose()
