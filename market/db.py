@@ -123,16 +123,22 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         raise DBAPIError.instance(f"COPY {table.name}", None, error, psycopg.Error, hide_parameters=True) from None
 
 
+# Fewer rows than this go in by INSERT ... RETURNING, one round trip: COPY's own round trips
+# (and drawing the ids first) cost more than they save on a handful of rows.
+COPY_FROM_ROWS = 50
+
+
 def insert_rows_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Write rows in one statement; the new ids are written back into the rows, in order.
 
-    PostgreSQL: the ids are drawn from the table's sequence in one query, then the rows go in by
-    COPY ... FROM STDIN (about ten times cheaper per row than a multi-row INSERT, whose long SQL
-    text psycopg parses in Python). SQLite: one multi-row INSERT ... RETURNING (insertmanyvalues).
+    PostgreSQL, from COPY_FROM_ROWS rows: the ids are drawn from the table's sequence in one query,
+    then the rows go in by COPY ... FROM STDIN (about ten times cheaper per row than a multi-row
+    INSERT, whose long SQL text psycopg parses in Python). Fewer rows, or SQLite: one (multi-row)
+    INSERT ... RETURNING (insertmanyvalues); JSON columns then take dicts, not `JsonText`.
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS:
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         ids = session.execute(statement, rows).scalars().all()
         for row, new_id in zip(rows, ids, strict=True):

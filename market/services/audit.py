@@ -37,7 +37,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from market.db import JsonText, insert_rows_with_ids, session_scope
+from market.db import COPY_FROM_ROWS, JsonText, insert_rows_with_ids, session_scope
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -274,7 +274,7 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
                 "after": _as_stored(event.get("after")),
             }
         )
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
         written = [row | {"before": _for_copy(row["before"]), "after": _for_copy(row["after"])} for row in rows]
         insert_rows_with_ids(session, _TABLE, written)
         for row, stored in zip(rows, written, strict=True):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 
-from sqlalchemy import literal, null, or_
+from sqlalchemy import Executable, bindparam, null, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
@@ -92,18 +93,8 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     }
     if place is not None:
         values |= dict(zip(_DESTINATION, (place.name, place.name_zh, place.latitude, place.longitude), strict=True))
-    names = [name for name in values if name not in _DESTINATION] + list(_DESTINATION)
-    selected = [literal(values[name], _ORDERS.c[name].type) for name in names[: -len(_DESTINATION)]]
-    if place is None:  # delivered to the buyer's own city, as create_order does
-        selected += [_BUYERS.c.city, null(), _BUYERS.c.latitude, _BUYERS.c.longitude]
-    else:
-        selected += [literal(values[name], _ORDERS.c[name].type) for name in _DESTINATION]
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = upsert(_ORDERS).from_select(names, select(*selected).where(_BUYERS.c.id == actor.buyer_id))
-    if data.reference is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["buyer_id", "reference"])
-    row = session.execute(statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))).first()
+    statement = _open_market_insert(session.get_bind().dialect.name, place is None, data.reference is not None)
+    row = session.execute(statement, {"buyer": actor.buyer_id, **values}).first()
     if row is None:
         if session.get(Buyer, actor.buyer_id) is None:
             raise NotFound("the account's buyer no longer exists")
@@ -113,11 +104,33 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     # As if loaded: in the session, and an UPDATE (not a second INSERT) if the caller changes it.
     make_transient_to_detached(order)
     session.add(order)
-    event = create_event(actor, "order.create", _ORDERS, values)
-    # Last, as little as possible after it: the audit log's lock is held from here to the commit.
-    append_events(session, [event])
+    append_events(session, [create_event(actor, "order.create", _ORDERS, values)])
     audit_log.info("%s %s %s %s", actor.label, "order.create", _ORDERS.name, values["id"])
     return order
+
+
+# The columns _create_open_market_order gives itself, in the order the statement takes them.
+_GIVEN = (
+    "buyer_id", "agreement_id", "reference", "product", "min_grade", "quantity_kg", "contracted_kg", "cancelled_kg",
+    "max_price_fen", "deliver_from", "deliver_until", "status", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@cache
+def _open_market_insert(dialect: str, to_buyer_city: bool, with_reference: bool) -> Executable:
+    """The one statement of `_create_open_market_order`, built once per shape: its values are bound
+    parameters named as the columns (the buyer's id as `buyer`)."""
+    selected = [bindparam(name, type_=_ORDERS.c[name].type) for name in _GIVEN]
+    if to_buyer_city:  # delivered to the buyer's own city, as create_order does
+        selected += [_BUYERS.c.city, null(), _BUYERS.c.latitude, _BUYERS.c.longitude]
+    else:
+        selected += [bindparam(name, type_=_ORDERS.c[name].type) for name in _DESTINATION]
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    source = select(*selected).where(_BUYERS.c.id == bindparam("buyer"))
+    statement = upsert(_ORDERS).from_select([*_GIVEN, *_DESTINATION], source)
+    if with_reference:
+        statement = statement.on_conflict_do_nothing(index_elements=["buyer_id", "reference"])
+    return statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))
 
 
 def _reference_taken(session: Session, buyer_id: int, reference: str) -> bool:

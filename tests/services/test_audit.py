@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from market.db import session_scope
+from market.db import COPY_FROM_ROWS, session_scope
 from market.models import AuditEvent, Contract
 from market.services.audit import (
     GENESIS_HASH,
@@ -185,6 +185,28 @@ def test_numbers_and_text_hash_the_same_after_the_round_trip_through_the_databas
     assert check.intact and check.events == 1 and check.head_hash == event.hash
     # The sealer hashed the event as read back; the document as given hashes the same.
     assert event.hash == event_hash({**stored, "prev_hash": GENESIS_HASH, "after": after | {"tuple": [1, 2]}})
+
+
+@pytest.mark.parametrize("count", [1, COPY_FROM_ROWS - 1, COPY_FROM_ROWS, 3 * COPY_FROM_ROWS])
+def test_small_and_large_batches_are_stored_in_order_with_their_ids(engine, count):
+    """Below COPY_FROM_ROWS a batch goes in by INSERT ... RETURNING, from it by COPY on PostgreSQL: the same rows."""
+    nested = {"place": {"name": "昭阳", "latitude": 27.3}, "grades": ["first", "second"]}
+    events = [
+        {"actor": "system:test", "action": "test.batch", "object_type": "test", "object_id": n,
+         "before": None if n % 2 else {"n": n, "ok": True}, "after": nested if n % 3 == 0 else {"n": n, "lat": 27.3}}
+        for n in range(count)
+    ]  # fmt: skip
+    with session_scope(engine) as session:
+        stored = append_events(session, events)
+    assert [event["id"] for event in stored] == list(range(1, count + 1))
+    with Session(engine) as session:
+        rows = session.exec(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+    assert [(r.id, r.object_id, r.before, r.after) for r in rows] == [
+        (e["id"], e["object_id"], e["before"], e["after"]) for e in stored
+    ]
+    assert [r.after for r in rows] == [e["after"] for e in events]
+    check = sealed_and_checked(engine)
+    assert check.intact and check.events == count
 
 
 def test_an_event_with_an_unknown_field_is_refused(engine):
