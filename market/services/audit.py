@@ -233,19 +233,18 @@ def _as_stored(document: Any) -> Any:
     return json.loads(json.dumps(document, allow_nan=False))
 
 
-def _for_copy(document: Any) -> Any:
-    """A document for COPY: a plain one's JSON text, written once here (NULL stays NULL)."""
-    if document is None or not _is_plain(document):
-        return document
-    return JsonText(json.dumps(document, separators=(",", ":")))
+def _json_text(document: Any) -> Any:
+    """A document for COPY: its JSON text, written once here by the C encoder (NULL stays NULL)."""
+    return None if document is None else JsonText(json.dumps(document, separators=(",", ":"), allow_nan=False))
 
 
 def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Insert events, unsealed, in this order and in one statement; return them as stored.
+    """Insert events, unsealed, in this order and in one statement; return them with their ids.
 
     Each event gives actor, action, object_type and optionally occurred_at (default now),
-    account_id, object_id, before and after. The table's sequence assigns ids; `seal_events`
-    later assigns seq, prev_hash and hash (None in what this returns).
+    account_id, object_id, before and after (JSON documents; what json.dumps cannot write, or
+    NaN, is refused). The table's sequence assigns ids; `seal_events` later assigns seq, prev_hash
+    and hash (None in what this returns, whose before and after are the documents as given).
     Pending ORM changes are flushed first, so a row's change is written before its event.
     """
     if not events:
@@ -255,6 +254,8 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
             unknown = set(event) - _EVENT_FIELDS
             raise ValueError(f"not audit event fields: {', '.join(sorted(unknown))}")
     session.flush()
+    copied = session.get_bind().dialect.name == "postgresql" and len(events) >= COPY_FROM_ROWS
+    document = _json_text if copied else _as_stored
     now = utcnow()
     rows: list[dict[str, Any]] = []
     given_time, occurred_at = None, now  # a batch's events mostly share one time
@@ -270,18 +271,16 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
                 "action": event["action"],
                 "object_type": event["object_type"],
                 "object_id": event.get("object_id"),
-                "before": _as_stored(event.get("before")),
-                "after": _as_stored(event.get("after")),
+                "before": document(event.get("before")),
+                "after": document(event.get("after")),
             }
         )
-    if session.get_bind().dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        written = [row | {"before": _for_copy(row["before"]), "after": _for_copy(row["after"])} for row in rows]
-        insert_rows_with_ids(session, _TABLE, written)
-        for row, stored in zip(rows, written, strict=True):
-            row["id"] = stored["id"]
-    else:
-        insert_rows_with_ids(session, _TABLE, rows)
-    return [{"id": row.pop("id"), **row, "seq": None, "prev_hash": None, "hash": None} for row in rows]
+    insert_rows_with_ids(session, _TABLE, rows)
+    unsealed = {"seq": None, "prev_hash": None, "hash": None}
+    return [
+        {**row, "before": event.get("before"), "after": event.get("after"), **unsealed}
+        for row, event in zip(rows, events, strict=True)
+    ]
 
 
 def record_event(

@@ -5,7 +5,7 @@ checked for every item before anything is written, then written set-based:
 
 1. **Plan** (`plan_offers`, `plan_orders`): the rules that need the database, a query per
    rule, never one per item: references already used (one query per 1,000 references),
-   agreements (locked `FOR UPDATE` once, in id order, before the audit log's lock), and the
+   agreements (locked `FOR UPDATE` once, in id order), and the
    tonnes each agreement has left across the items in their order. Every failing item is
    reported (`ItemError`), not only the first.
 2. **Write** (`write_offers`, `write_orders`): per chunk one multi-row INSERT per table
