@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, check_database: bool = False
         MARKET_SETTINGS=settings,
     )
     app.extensions["market.engine"] = engine
-    app.extensions["market.jobs"] = Jobs(settings, engine)
+    jobs = app.extensions["market.jobs"] = Jobs(settings, engine)
+    app.before_request(jobs.ensure_sealer)
 
     register_request_hooks(app)
     register_problem_handlers(app)

@@ -1,7 +1,8 @@
 """Where background work runs: on Celery workers when REDIS_URL is set, else in this process.
 
 Both paths call the same service steps, each in a transaction of its own:
-begin the run, solve each product, finish (or fail) the run.
+begin the run, solve each product, finish (or fail) the run. Sealing the audit log is beat's
+work with Celery; without it each serving process seals every AUDIT_SEAL_INTERVAL_SECONDS itself.
 
 `submit_match_run` raises when Redis cannot take the task; the API then leaves the run queued
 (with a warning), and the workers' sweep (`matching.sweep`, see workers/) sends it once Redis
@@ -11,6 +12,7 @@ is back. Nothing is lost, and the run still takes effect once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +25,7 @@ from sqlmodel import Session
 from market.config import Settings
 from market.db import session_scope
 from market.services import matching
+from market.services.audit import seal_all
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,30 @@ class Jobs:
         self.engine = engine
         self._executor: ThreadPoolExecutor | None = None
         self._celery = None
+        self._sealer: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._sealer_lock = threading.Lock()
+
+    def ensure_sealer(self) -> None:
+        """Without Celery there is no beat: seal the audit log from a thread of this process, every
+        AUDIT_SEAL_INTERVAL_SECONDS. Started on first use, so that it runs in each gunicorn worker
+        (threads do not survive a fork); several processes' sealers take turns under the seal lock."""
+        if self._sealer is not None or self.settings.uses_celery or self.settings.audit_seal_interval_seconds == 0:
+            return
+        with self._sealer_lock:
+            if self._sealer is None:
+                self._sealer = threading.Thread(target=self._seal_every_interval, name="market-seal", daemon=True)
+                self._sealer.start()
+
+    def _seal_every_interval(self) -> None:
+        while not self._stopping.wait(self.settings.audit_seal_interval_seconds):
+            try:
+                sealed = seal_all(self.engine)
+            except Exception:  # the database is away for a moment: the next turn tries again
+                log.exception("sealing the audit log failed; the next turn tries again")
+                continue
+            if sealed:
+                log.info("sealed %d audit events into the chain", sealed)
 
     def submit_match_run(self, run_id: int) -> Future | None:
         """Send the run to Celery (raises if the broker cannot take it) or to this process's thread."""
@@ -118,5 +145,8 @@ class Jobs:
         return self._celery
 
     def shutdown(self) -> None:
+        self._stopping.set()
+        if self._sealer is not None:
+            self._sealer.join()
         if self._executor is not None:
             self._executor.shutdown(wait=True)

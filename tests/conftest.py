@@ -86,8 +86,11 @@ def _truncate_all(url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str):
-    # No rate limit here: tests/security/test_rate_limit.py tests it with settings of its own.
-    return load_settings(database_url=database_url, redis_url="", secret_key="test-secret", rate_limit="")
+    # No rate limit here: tests/security/test_rate_limit.py tests it with settings of its own. No sealer
+    # thread either: the tests seal when they mean to (tests/api/test_audit_sealing.py tests the thread).
+    return load_settings(
+        database_url=database_url, redis_url="", secret_key="test-secret", rate_limit="", audit_seal_interval_seconds=0
+    )
 
 
 @pytest.fixture
