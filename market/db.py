@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -18,9 +18,12 @@ from sqlalchemy import JSON, Table, event, insert, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, create_engine
 
 from market.config import ConfigError, Settings
+
+M = TypeVar("M")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -81,6 +84,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def as_loaded(model: type[M], values: dict[str, Any]) -> M:
+    """An instance of `model` holding `values` (every column) as if the ORM had loaded its row: built as
+    SQLAlchemy builds loaded rows, without an attribute event per column (ten times cheaper than
+    `model(**values)`). Detached, with its identity; `session.add` makes it persistent and clean."""
+    instance = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    return instance
 
 
 class JsonText(str):

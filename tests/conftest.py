@@ -25,6 +25,10 @@ from market.models import metadata
 POSTGRES_URL = os.environ.get("MARKET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MARKET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = bool(os.environ.get("CI"))
+# No app a test makes (nor a worker it starts) seals the audit log on a timer unless the test asks: a
+# sealer thread outliving its test would seal the next test's events in the same database. The tests
+# seal when they mean to; tests/api/test_audit_sealing.py and the beat test set an interval of their own.
+os.environ["AUDIT_SEAL_INTERVAL_SECONDS"] = "0"
 
 
 def require_service(name: str, reason: str) -> None:
@@ -86,11 +90,8 @@ def _truncate_all(url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str):
-    # No rate limit here: tests/security/test_rate_limit.py tests it with settings of its own. No sealer
-    # thread either: the tests seal when they mean to (tests/api/test_audit_sealing.py tests the thread).
-    return load_settings(
-        database_url=database_url, redis_url="", secret_key="test-secret", rate_limit="", audit_seal_interval_seconds=0
-    )
+    # No rate limit here: tests/security/test_rate_limit.py tests it with settings of its own.
+    return load_settings(database_url=database_url, redis_url="", secret_key="test-secret", rate_limit="")
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from functools import cache
 from sqlalchemy import Executable, bindparam, null, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
+from market.db import as_loaded
 from market.models import Buyer, DemandOrder, PurchaseAgreement
 from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
@@ -100,9 +100,8 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
             raise NotFound("the account's buyer no longer exists")
         raise Conflict("an order with this reference exists", [("reference", "already used by this buyer")])
     values |= row._asdict()
-    order = DemandOrder(**values)
     # As if loaded: in the session, and an UPDATE (not a second INSERT) if the caller changes it.
-    make_transient_to_detached(order)
+    order = as_loaded(DemandOrder, values)
     session.add(order)
     append_events(session, [create_event(actor, "order.create", _ORDERS, values)])
     audit_log.info("%s %s %s %s", actor.label, "order.create", _ORDERS.name, values["id"])

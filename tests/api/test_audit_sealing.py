@@ -43,7 +43,10 @@ def test_without_celery_the_serving_process_seals_every_interval(settings, world
 
 def test_with_celery_or_an_interval_of_zero_the_serving_process_leaves_sealing_alone(settings, world, engine):
     waiting = _chain(engine).unsealed
-    for changes in ({"redis_url": "redis://127.0.0.1:1/0", "audit_seal_interval_seconds": 1}, {}):
+    for changes in (
+        {"redis_url": "redis://127.0.0.1:1/0", "audit_seal_interval_seconds": 1},
+        {"audit_seal_interval_seconds": 0},
+    ):
         app = create_app(settings.model_copy(update=changes))
         assert app.test_client().get("/api/v1/me", headers=world.buyer).status_code == 200
         time.sleep(2.5)  # two and a half turns of the interval

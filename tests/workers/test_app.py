@@ -89,7 +89,11 @@ def test_beat_seals_the_audit_log_every_interval_unless_it_is_zero():
         app = make_celery(load_settings(redis_url="redis://127.0.0.1:6379/15", **settings))
         return [entry for entry in app.conf.beat_schedule.values() if entry["task"] == "maintenance.seal_audit_log"]
 
-    (default,) = seals()
+    from market.config import Settings
+
+    # The default (the tests' environment sets 0, see tests/conftest.py).
+    assert Settings.model_fields["audit_seal_interval_seconds"].default == 10
+    (default,) = seals(audit_seal_interval_seconds=10)
     assert default["schedule"] == timedelta(seconds=10) and default["options"]["expires"] == 10
     (often,) = seals(audit_seal_interval_seconds=2)
     assert often["schedule"] == timedelta(seconds=2)
