@@ -436,14 +436,11 @@ def audit_seal() -> None:
 def audit_verify() -> None:
     """Seal what is waiting, then walk the audit log's hash chain and recompute every hash; exit 1 at the
     first broken link."""
-    from market.services.audit import seal_all, verify_chain
+    from market.services.audit import seal_and_verify
 
-    engine = _ready_engine(_settings())
-    sealed = seal_all(engine)
+    sealed, check = seal_and_verify(_ready_engine(_settings()))
     if sealed:
         click.echo(f"sealed {sealed} audit events into the chain first")
-    with session_scope(engine) as session:
-        check = verify_chain(session)
     if check.intact:
         head = f" (head: event {check.head_id}, hash {check.head_hash})" if check.head_id is not None else ""
         click.echo(f"audit log intact: {check.events} events{head}")
@@ -457,11 +454,9 @@ def audit_verify() -> None:
 
 def _sealed_and_verified(engine) -> str:
     """For the demo: every event of the story chained, and the chain checked."""
-    from market.services.audit import seal_all, verify_chain
+    from market.services.audit import seal_and_verify
 
-    sealed = seal_all(engine)
-    with session_scope(engine) as session:
-        check = verify_chain(session)
+    sealed, check = seal_and_verify(engine)
     state = "intact" if check.intact else f"BROKEN at event {check.broken_id}: {check.problem}"
     return f"Audit log: {sealed} events sealed into one hash chain, verified {state} (market audit verify)."
 

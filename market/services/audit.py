@@ -401,6 +401,13 @@ def seal_all(engine: Engine, *, batch: int = SEAL_BATCH) -> int:
             return total
 
 
+def seal_and_verify(engine: Engine) -> tuple[int, ChainCheck]:
+    """Seal everything committed, then walk the whole chain: how many were sealed, and what the walk found."""
+    sealed = seal_all(engine)
+    with Session(engine) as session:
+        return sealed, verify_chain(session)
+
+
 # --- reading and verifying -----------------------------------------------------------------
 
 

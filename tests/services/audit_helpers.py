@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from market.services.audit import GENESIS_HASH, ChainCheck, seal_all, verify_chain
+from market.services.audit import GENESIS_HASH, ChainCheck, seal_and_verify
 
 
 def stored_chain(engine: Engine) -> list[tuple[int, str | None, str | None]]:
@@ -36,9 +35,7 @@ def assert_one_linear_chain(engine: Engine) -> int:
 
 def sealed_and_checked(engine: Engine) -> ChainCheck:
     """Seal everything committed, then verify the whole chain: the check covers every event there is."""
-    seal_all(engine)
-    with Session(engine) as session:
-        check = verify_chain(session)
+    _, check = seal_and_verify(engine)
     assert check.unsealed == 0
     return check
 
