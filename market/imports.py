@@ -44,6 +44,7 @@ from market.models.bulk import field_errors
 from market.models.common import Grade, Product, utcnow
 from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
+from market.runtime import collector_paused
 from market.services import bulk
 from market.services.actors import Actor
 
@@ -391,6 +392,7 @@ class CheckedImport:
         self.rows = len(self.offers.rows) + len(self.orders.rows)
 
 
+@collector_paused()
 def check_file(session: Session, path: Path, *, progress: Callable[[int], None] | None = None) -> CheckedImport:
     """Read and check every row: values, parties, references, agreements (locked until the session ends).
 
@@ -499,6 +501,7 @@ class Imported:
     orders: int
 
 
+@collector_paused()
 def write_import(
     session: Session,
     checked: CheckedImport,
