@@ -6,7 +6,7 @@ a task, a CLI command) commits once at the end, so an error leaves nothing behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from operator import itemgetter
@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import JSON, Table, event, insert, text
+from sqlalchemy import JSON, Table, any_, bindparam, event, insert, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
@@ -96,6 +97,15 @@ def as_loaded(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN (values)`. On PostgreSQL one bound array (`column = ANY(:values)`), whatever the count:
+    an IN list of thousands of values is thousands of placeholders that SQLAlchemy renders and psycopg
+    parses again in Python on every execution, costing more than the query."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 class JsonText(str):
     """A JSON document already written out, for a JSON column: COPY sends the text as it is."""
 
@@ -157,13 +167,28 @@ def insert_rows_with_ids(session: Session, table: Table, rows: list[dict[str, An
         for row, new_id in zip(rows, ids, strict=True):
             row["id"] = new_id
         return
-    ids = session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-        {"table": table.name, "n": len(rows)},
-    ).scalars()
-    for row, new_id in zip(rows, sorted(ids), strict=True):
+    for row, new_id in zip(rows, draw_ids(session, table, len(rows)), strict=True):
         row["id"] = new_id
     insert_rows(session, table, rows)
+
+
+def draw_ids(session: Session, table: Table, count: int) -> list[int]:
+    """`count` new ids from the table's sequence (PostgreSQL), in one query, ascending."""
+    sequence = _id_sequences.get(table.name)
+    if sequence is None:
+        sequence = session.execute(text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name})
+        sequence = _id_sequences[table.name] = sequence.scalar_one()
+    # The sequence named as a literal (nextval would look a computed name up again for every id), and
+    # one row holding an array: fetching tens of thousands of one-number rows costs more than drawing them.
+    literal = sequence.replace("'", "''")
+    ids = session.execute(
+        text(f"SELECT array_agg(nextval('{literal}')) FROM generate_series(1, :n)"), {"n": count}
+    ).scalar_one()
+    return sorted(ids)
+
+
+# Table name -> the sequence its ids come from, looked up once per process.
+_id_sequences: dict[str, str] = {}
 
 
 def _plain(value: Any) -> Any:

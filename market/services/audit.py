@@ -22,22 +22,24 @@ triggers only: someone who can switch them off (a database superuser) could chan
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import logging
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Numeric, Table, bindparam, func, select, text
+from sqlalchemy import Date, DateTime, Float, Numeric, Table, bindparam, func, select, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from market.db import COPY_FROM_ROWS, JsonText, insert_rows_with_ids, session_scope
+from market.db import COPY_FROM_ROWS, JsonText, draw_ids, insert_rows, insert_rows_with_ids, session_scope
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -238,14 +240,37 @@ def _json_text(document: Any) -> Any:
     return None if document is None else JsonText(json.dumps(document, separators=(",", ":"), allow_nan=False))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """An event's `after`: a row of `table` this transaction has just written, given as the dict of
+    every column it was written from (its id included). Its document is the row's `snapshot`. In
+    a large batch on PostgreSQL the database builds that document from the stored row itself
+    (`append_events`), so the writer spends nothing per row on it; otherwise it is made here."""
+
+    table: Table
+    row: Mapping[str, Any]
+
+    def document(self) -> dict[str, Any]:
+        return _dict_snapshot(self.table)(self.row)
+
+
+_dict_snapshot = functools.cache(row_dict_snapshot)
+
+
 def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Insert events, unsealed, in this order and in one statement; return them with their ids.
+    """Insert events, unsealed, in this order; return them with their ids.
 
     Each event gives actor, action, object_type and optionally occurred_at (default now),
-    account_id, object_id, before and after (JSON documents; what json.dumps cannot write, or
-    NaN, is refused). The table's sequence assigns ids; `seal_events` later assigns seq, prev_hash
-    and hash (None in what this returns, whose before and after are the documents as given).
-    Pending ORM changes are flushed first, so a row's change is written before its event.
+    account_id, object_id, before and after (JSON documents, or for `after` a `StoredRow`; what
+    json.dumps cannot write, or NaN, is refused). The table's sequence assigns ids; `seal_events`
+    later assigns seq, prev_hash and hash (None in what this returns, whose before and after are
+    the documents as given). Pending ORM changes are flushed first, so a row's change is written
+    before its event.
+
+    PostgreSQL, from COPY_FROM_ROWS events: the ids are drawn at once, events whose `after` is a
+    `StoredRow` (and `before` None) are written by one INSERT ... SELECT per table that builds
+    each document from the stored row (`_snapshot_sql`), the others by COPY. Otherwise one
+    INSERT ... RETURNING.
     """
     if not events:
         return []
@@ -258,11 +283,19 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     document = _json_text if copied else _as_stored
     now = utcnow()
     rows: list[dict[str, Any]] = []
+    from_stored_rows: list[int] = []  # positions of the events the database writes the documents of
     given_time, occurred_at = None, now  # a batch's events mostly share one time
-    for event in events:
+    for position, event in enumerate(events):
         moment = event.get("occurred_at") or now
         if moment is not given_time:
             given_time, occurred_at = moment, as_utc(moment).astimezone(UTC)
+        after = event.get("after")
+        if type(after) is StoredRow:
+            if copied and event.get("before") is None:
+                from_stored_rows.append(position)
+                after = None
+            else:
+                after = after.document()
         rows.append(
             {
                 "occurred_at": occurred_at,
@@ -272,15 +305,83 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
                 "object_type": event["object_type"],
                 "object_id": event.get("object_id"),
                 "before": document(event.get("before")),
-                "after": document(event.get("after")),
+                "after": document(after),
             }
         )
-    insert_rows_with_ids(session, _TABLE, rows)
+    if from_stored_rows:
+        for row, new_id in zip(rows, draw_ids(session, _TABLE, len(rows)), strict=True):
+            row["id"] = new_id
+        built = set(from_stored_rows)
+        insert_rows(session, _TABLE, [row for position, row in enumerate(rows) if position not in built])
+        _insert_stored_row_events(session, [(rows[p], events[p]["after"]) for p in from_stored_rows])
+    else:
+        insert_rows_with_ids(session, _TABLE, rows)
     unsealed = {"seq": None, "prev_hash": None, "hash": None}
     return [
         {**row, "before": event.get("before"), "after": event.get("after"), **unsealed}
         for row, event in zip(rows, events, strict=True)
     ]
+
+
+def _insert_stored_row_events(session: Session, events: list[tuple[dict[str, Any], StoredRow]]) -> None:
+    """Write events (their ids drawn) whose `after` the database builds from the stored rows: one
+    INSERT ... SELECT per table and shared event fields, joined to the event and row ids as two arrays."""
+    groups: dict[tuple[Any, ...], tuple[Table, list[int], list[int]]] = {}
+    for row, stored in events:
+        key = (stored.table.name, *_shared_fields(row))
+        _, event_ids, object_ids = groups.setdefault(key, (stored.table, [], []))
+        event_ids.append(row["id"])
+        object_ids.append(stored.row["id"])
+    for (_, occurred_at, account_id, actor, action, object_type), (table, event_ids, object_ids) in groups.items():
+        written = session.execute(
+            text(
+                "INSERT INTO audit_event (id, occurred_at, account_id, actor, action, object_type, object_id, after) "
+                f"SELECT e.id, :occurred_at, :account_id, :actor, :action, :object_type, t.id, {_snapshot_sql(table)} "
+                "FROM unnest(CAST(:event_ids AS bigint[]), CAST(:object_ids AS bigint[])) AS e(id, object_id) "
+                f'JOIN "{table.name}" AS t ON t.id = e.object_id'
+            ),
+            {
+                "occurred_at": occurred_at,
+                "account_id": account_id,
+                "actor": actor,
+                "action": action,
+                "object_type": object_type,
+                "event_ids": event_ids,
+                "object_ids": object_ids,
+            },
+        ).rowcount
+        if written != len(event_ids):
+            raise RuntimeError(f"{len(event_ids) - written} of the {table.name} rows to audit are not stored")
+
+
+_shared_fields = operator.itemgetter("occurred_at", "account_id", "actor", "action", "object_type")
+
+
+@functools.cache
+def _snapshot_sql(table: Table) -> str:
+    """SQL (over the row `t`) for the JSONB document `snapshot` makes of a row of `table`, spelt as
+    `json_safe` spells it: times as UTC ISO 8601 with microseconds unless they are zero, dates
+    ISO, decimals as strings, enums as their values; the same columns."""
+    pairs = []
+    for column in table.columns:
+        if column.name in _SECRET_COLUMNS:
+            continue
+        value = f't."{column.name}"'
+        if isinstance(column.type, DateTime):
+            utc = f"({value} AT TIME ZONE 'UTC')"
+            value = (
+                f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') """
+                f"|| CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' ELSE to_char({utc}, '.US') END "
+                "|| '+00:00'"
+            )
+        elif isinstance(column.type, Date):
+            value = f"to_char({value}, 'YYYY-MM-DD')"
+        elif isinstance(column.type, Numeric) and not isinstance(column.type, Float):
+            value = f"{value}::text"
+        pairs.append(f"'{column.name}', {value}")
+    # jsonb_build_object takes at most 100 arguments: wider tables are built in parts and joined.
+    parts = [pairs[start : start + 50] for start in range(0, len(pairs), 50)]
+    return " || ".join(f"jsonb_build_object({', '.join(part)})" for part in parts)
 
 
 def record_event(

@@ -27,7 +27,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Integer, Text, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from market.db import insert_rows_with_ids
@@ -37,7 +38,7 @@ from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
-from market.services.audit import append_events, row_dict_snapshot
+from market.services.audit import StoredRow, append_events
 from market.services.errors import DomainError, NotFound
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
@@ -444,18 +445,39 @@ def _reference_errors(
         first = wanted.setdefault((owner_id, reference), index)
         if first != index:
             errors.append(ItemError(index, "reference", f"repeats the reference of {label(first)}"))
-    references = sorted({reference for _, reference in wanted})
-    taken: set[tuple[int, str]] = set()
-    for start in range(0, len(references), _LOOKUP_CHUNK):
-        part = references[start : start + _LOOKUP_CHUNK]
-        statement = select(owner_column, table.c.reference).where(table.c.reference.in_(part))
-        taken.update((row[0], row[1]) for row in session.execute(statement))
+    taken = _stored_references(session, owner_column, table.c.reference, sorted(wanted))
     for key in sorted(taken & wanted.keys(), key=wanted.__getitem__):
         errors.append(ItemError(wanted[key], "reference", f"already used by this {owner}", conflict=True))
     return errors
 
 
-_SNAPSHOTS = {table.name: row_dict_snapshot(table) for table in (_OFFERS, _ORDERS)}
+def _stored_references(
+    session: Session, owner_column: Any, reference_column: Any, wanted: list[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Which of these (owner, reference) pairs are stored already, found through the (owner, reference)
+    unique index: on PostgreSQL one join to the pairs given as two arrays, elsewhere IN lists of pairs."""
+    if not wanted:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        owners, references = zip(*wanted, strict=True)
+        pairs = (
+            func.unnest(
+                bindparam("owners", list(owners), type_=ARRAY(Integer)),
+                bindparam("references", list(references), type_=ARRAY(Text)),
+            )
+            .table_valued("owner", "reference")
+            .render_derived()
+        )
+        statement = select(owner_column, reference_column).join(
+            pairs, and_(owner_column == pairs.c.owner, reference_column == pairs.c.reference)
+        )
+        return {(row[0], row[1]) for row in session.execute(statement)}
+    taken: set[tuple[int, str]] = set()
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        part = wanted[start : start + _LOOKUP_CHUNK]
+        statement = select(owner_column, reference_column).where(tuple_(owner_column, reference_column).in_(part))
+        taken.update((row[0], row[1]) for row in session.execute(statement))
+    return taken
 
 
 def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -467,7 +489,7 @@ def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> 
         "object_type": table.name,
         "object_id": row["id"],
         "before": None,
-        "after": _SNAPSHOTS[table.name](row),
+        "after": StoredRow(table, row),
     }
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from market.db import insert_rows_with_ids
+from market.db import insert_rows_with_ids, one_of
 from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
 from market.models import (
     AuditEvent,
@@ -46,7 +46,7 @@ from market.models.common import (
 )
 from market.models.match_run import MatchRunCreate
 from market.services.actors import Actor
-from market.services.audit import append_events, record_event, row_dict_snapshot, snapshot
+from market.services.audit import StoredRow, append_events, record_event, snapshot
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -243,7 +243,6 @@ def _summary(product: Product, book: Book, allocation: Allocation, baseline: All
 
 
 _CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-_contract_snapshot = row_dict_snapshot(_CONTRACTS)
 
 
 def _write_contracts(
@@ -258,7 +257,8 @@ def _write_contracts(
     with times.phase("reserve tonnage"):
         reserve(session, rows, sign=+1)
     with times.phase("audit events"):
-        _audit_contracts(session, [_contract_snapshot(row) for row in rows], "contract.propose", before=None)
+        contracts = [(row["id"], StoredRow(_CONTRACTS, row)) for row in rows]
+        _audit_contracts(session, contracts, "contract.propose", before=None)
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:
@@ -299,10 +299,11 @@ def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allo
 
 
 def _audit_contracts(
-    session: Session, snapshots: list[dict[str, Any]], action: str, before: str | None, actor: Actor = MATCHER
+    session: Session, contracts: list[tuple[int, Any]], action: str, before: str | None, actor: Actor = MATCHER
 ) -> None:
-    """One audit event per contract (given as its snapshot), appended to the audit chain in one statement."""
-    if not snapshots:
+    """One audit event per contract, given as (id, its snapshot or StoredRow), appended in one statement;
+    `before`, when given, is the status the contract had (a snapshot's other columns are as after)."""
+    if not contracts:
         return
     now = utcnow()
     events = [
@@ -312,11 +313,11 @@ def _audit_contracts(
             "actor": actor.label,
             "action": action,
             "object_type": "contract",
-            "object_id": after["id"],
+            "object_id": contract_id,
             "before": None if before is None else after | {"status": before},
             "after": after,
         }
-        for after in snapshots
+        for contract_id, after in contracts
     ]
     append_events(session, events)
 
@@ -439,19 +440,20 @@ def _set_contract_status(
 ) -> None:
     now = utcnow()
     ids = [contract.id for contract in contracts]
-    session.execute(
-        update(Contract.__table__).where(Contract.__table__.c.id.in_(ids)).values(status=status.value, updated_at=now)
-    )
+    table = Contract.__table__
+    session.execute(update(table).where(one_of(session, table.c.id, ids)).values(status=status.value, updated_at=now))
     changed = (
         session.execute(
-            select(Contract).where(Contract.id.in_(ids)).order_by(Contract.id).execution_options(populate_existing=True)
+            select(Contract)
+            .where(one_of(session, Contract.id, ids))
+            .order_by(Contract.id)
+            .execution_options(populate_existing=True)
         )
         .scalars()
         .all()
     )
-    _audit_contracts(
-        session, [snapshot(contract) for contract in changed], action, before=ContractStatus.proposed.value, actor=actor
-    )
+    documents = [(contract.id, snapshot(contract)) for contract in changed]
+    _audit_contracts(session, documents, action, before=ContractStatus.proposed.value, actor=actor)
 
 
 def approve_match_run(session: Session, *, actor: Actor, run_id: int) -> MatchRun:

@@ -209,6 +209,70 @@ def test_small_and_large_batches_are_stored_in_order_with_their_ids(engine, coun
     assert check.intact and check.events == count
 
 
+@pytest.mark.parametrize("count", [1, COPY_FROM_ROWS // 2, 2 * COPY_FROM_ROWS])
+def test_rows_given_as_stored_rows_are_audited_with_their_snapshots(engine, world, count):
+    """An event's `after` given as a StoredRow is the row's snapshot whoever writes it: this process in
+    small batches, the database itself (from the stored row) in large ones on PostgreSQL. Each spelling
+    is checked: times with and without microseconds, dates, floats whole and not, blanks, Chinese text;
+    and the events keep their order when plain events are mixed in among them."""
+    from datetime import date
+
+    from market.db import insert_rows_with_ids
+    from market.models import DemandOrder, SupplyOffer
+    from market.services.audit import StoredRow, snapshot
+
+    offer_table, order_table = SupplyOffer.__table__, DemandOrder.__table__
+    on_the_second = datetime(2020, 9, 14, 8, 0, 0, tzinfo=UTC)
+    offers = [
+        {"cooperative_id": world.coop_id, "reference": None if n % 2 else f"lot-{n}", "product": "apple",
+         "variety": "红富士 Red Fuji", "grade": "first", "brand": None if n % 3 else "昭阳红",
+         "quantity_kg": 1000 + n, "contracted_kg": 0, "withdrawn_kg": 0, "min_price_fen": 530_000 + n,
+         "available_from": date(2020, 9, 14), "available_until": date(2020, 11, 8), "status": "open",
+         "created_at": on_the_second, "updated_at": on_the_second + timedelta(microseconds=n + 1)}
+        for n in range(count)
+    ]  # fmt: skip
+    orders = [
+        {"buyer_id": world.buyer_id, "agreement_id": None, "reference": f"po-{n}", "product": "potato",
+         "min_grade": "second", "quantity_kg": 5000, "contracted_kg": 0, "cancelled_kg": 0,
+         "max_price_fen": 250_000, "deliver_from": date(2021, 1, 4), "deliver_until": date(2021, 1, 10),
+         "destination": "Shijie, Dongguan", "destination_zh": None if n % 2 else "东莞石碣镇",
+         "destination_latitude": 23.0 if n % 2 else 23.098765432101, "destination_longitude": 113.8,
+         "status": "open", "created_at": on_the_second + timedelta(seconds=n, microseconds=500_000),
+         "updated_at": on_the_second}
+        for n in range(count)
+    ]  # fmt: skip
+    actor = {"actor": "system:test", "account_id": None}
+    with session_scope(engine) as session:
+        insert_rows_with_ids(session, offer_table, offers)
+        insert_rows_with_ids(session, order_table, orders)
+        events = []
+        for offer, order in zip(offers, orders, strict=True):
+            events.append(actor | {"action": "offer.create", "object_type": "supply_offer",
+                                   "object_id": offer["id"], "after": StoredRow(offer_table, offer)})  # fmt: skip
+            events.append(actor | {"action": "note", "object_type": "test", "after": {"offer": offer["id"]}})
+            events.append(actor | {"action": "order.create", "object_type": "demand_order",
+                                   "object_id": order["id"], "after": StoredRow(order_table, order)})  # fmt: skip
+        stored = append_events(session, events)
+    assert [event["id"] for event in stored] == sorted(event["id"] for event in stored)
+    with Session(engine) as session:
+        ids = [event["id"] for event in stored]
+        rows = session.exec(select(AuditEvent).where(AuditEvent.id.in_(ids)).order_by(AuditEvent.id)).scalars().all()
+        expected = []
+        for offer, order in zip(offers, orders, strict=True):
+            expected.append(("offer.create", offer["id"], snapshot(session.get(SupplyOffer, offer["id"]))))
+            expected.append(("note", None, {"offer": offer["id"]}))
+            expected.append(("order.create", order["id"], snapshot(session.get(DemandOrder, order["id"]))))
+    assert [(row.action, row.object_id, row.after) for row in rows] == expected
+    assert [row.id for row in rows] == ids
+    # The snapshot as read back is the one made here from the dict the row was written from.
+    assert [row.after for row in rows if row.action == "offer.create"] == [
+        StoredRow(offer_table, offer).document() for offer in offers
+    ]
+    assert {row.after["updated_at"] for row in rows if row.action == "order.create"} == {"2020-09-14T08:00:00+00:00"}
+    check = sealed_and_checked(engine)
+    assert check.intact and check.events >= len(rows) and check.unsealed == 0
+
+
 def test_an_event_with_an_unknown_field_is_refused(engine):
     with session_scope(engine) as session, pytest.raises(ValueError, match="hash"):
         append_events(session, [{"actor": "system:test", "action": "x", "object_type": "t", "hash": "0" * 64}])

@@ -139,7 +139,7 @@ def test_reservations_take_one_statement_per_table_however_many_rows(engine, app
 def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engine, client, world, monkeypatch):
     """The contract.propose events are made from the rows as written, not read back: the same document."""
     from market.models import AuditEvent
-    from market.services.audit import snapshot
+    from market.services.audit import StoredRow, snapshot
     from tests.api.helpers import agreement_body
 
     client.post("/api/v1/offers", json=offer_body(tonnes="100", min_price_per_tonne="5000"), headers=world.coop)
@@ -167,7 +167,9 @@ def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engi
     assert [event["object_id"] for event in appended] == [contract.id for contract in contracts]
     for event, contract in zip(appended, contracts, strict=True):
         expected = snapshot(contract)
-        assert event["after"] == expected
-        assert list(event["after"]) == list(expected)  # the key order too: the history page lists them
-        assert {type(value) for value in event["after"].values()} <= {int, str, type(None)}
+        assert isinstance(event["after"], StoredRow) and event["after"].row["id"] == contract.id
+        after = event["after"].document()
+        assert after == expected
+        assert list(after) == list(expected)  # the key order too: the history page lists them
+        assert {type(value) for value in after.values()} <= {int, str, type(None)}
     assert {event.object_id: event.after for event in stored} == {c.id: snapshot(c) for c in contracts}
