@@ -344,6 +344,22 @@ def test_a_workbook_row_is_named_by_its_sheet(tmp_path, database_url, engine, pa
     assert _counts(engine) == (0, 0, 0)
 
 
+def test_a_table_placed_lower_and_to_the_right_keeps_the_spreadsheets_row_numbers(tmp_path, database_url, parties):
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Orders"
+    good = ["Zejing", None, "apple", "second", 10, 7500, "2020-10-01", "2020-10-31", None, None]
+    for offset, value in enumerate(column.header for column in ORDER_COLUMNS):
+        sheet.cell(row=3, column=3 + offset, value=value)
+    for row, values in ((4, good), (6, good[:6] + ["2020-10-31", "2020-10-01", None, None])):
+        for offset, value in enumerate(values):
+            sheet.cell(row=row, column=3 + offset, value=value)
+    book.save(tmp_path / "placed.xlsx")
+    result = _import(database_url, tmp_path / "placed.xlsx")
+    assert result.exit_code == 1
+    assert "placed.xlsx: Orders row 6, 交货结束 Deliver until: must not be before deliver_from" in result.stderr
+
+
 @pytest.mark.parametrize(
     "headers, message",
     [
