@@ -183,7 +183,7 @@ def seed_command(synthetic: int | None, random_seed: int) -> None:
     type=click.IntRange(min=1, max=100_000),
     default=5_000,
     show_default=True,
-    help="Rows per COPY (or INSERT, on SQLite) and per audit batch.",
+    help="Rows of the file read, checked and written at a time: one COPY (INSERT on SQLite) and audit batch each.",
 )
 @_clean_errors
 def import_command(file: Path, chunk_size: int) -> None:
@@ -210,14 +210,14 @@ def import_command(file: Path, chunk_size: int) -> None:
     目的地 Destination: orders, optional (GET /api/v1/destinations)
     采购协议 Agreement: orders, optional; an agreement's id or reference
 
-    Every row is checked as the API checks a request before anything is written; a bad
-    row is reported by its row number and column and nothing is written (exit status 1).
-    Rows are written by the system actor (system:import), in chunks, each one COPY (a
-    multi-row INSERT on SQLite) and one audit batch, in one transaction.
+    Every row is checked as the API checks a request; a bad row is reported by its row number
+    and column and nothing is kept (exit status 1). Rows are read, checked and written in
+    chunks, by the system actor (system:import), each chunk one COPY per table (a multi-row
+    INSERT on SQLite) and one audit batch, all in one transaction.
     """
     import time
 
-    from market.imports import ImportRefused, check_file, estimate_rows, write_import
+    from market.imports import ImportRefused, estimate_rows, import_file
     from market.services.actors import Actor
 
     engine = _ready_engine(_settings())
@@ -225,11 +225,9 @@ def import_command(file: Path, chunk_size: int) -> None:
     try:
         with session_scope(engine) as session:
             estimate = estimate_rows(file)
-            with click.progressbar(length=max(estimate, 1), label=f"checking {file.name}", file=sys.stderr) as bar:
-                checked = check_file(session, file, progress=bar.update)
-            with click.progressbar(length=checked.rows, label=f"writing {checked.rows} rows", file=sys.stderr) as bar:
-                imported = write_import(
-                    session, checked, actor=Actor.system("import"), chunk_size=chunk_size, progress=bar.update
+            with click.progressbar(length=max(estimate, 1), label=f"importing {file.name}", file=sys.stderr) as bar:
+                imported = import_file(
+                    session, file, actor=Actor.system("import"), chunk_size=chunk_size, progress=bar.update
                 )
     except ImportRefused as refused:
         for error in refused.errors:

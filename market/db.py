@@ -6,8 +6,9 @@ a task, a CLI command) commits once at the end, so an error leaves nothing behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ def make_engine(settings: Settings) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         settings.database_url,
         # Bound values (a token's hash, a body's fields) stay out of error messages and logs.
         hide_parameters=True,
@@ -45,6 +46,13 @@ def make_engine(settings: Settings) -> Engine:
         max_overflow=10,
         connect_args={"connect_timeout": 5},
     )
+    # A statement sent without waiting (`send_without_waiting`) is waited for before anything else
+    # uses its connection: the next statement, a commit or rollback, the pool taking the connection back.
+    event.listen(engine, "before_cursor_execute", lambda connection, *_: _settle(connection.info))
+    event.listen(engine, "commit", lambda connection: _settle(connection.info))
+    event.listen(engine, "rollback", lambda connection: _settle(connection.info, quiet=True))
+    event.listen(engine, "reset", lambda _driver, record, _state: _settle(record.info, quiet=True))
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -131,7 +139,9 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         for index, name in enumerate(columns)
         if isinstance(table.c[name].type, JSON | SAEnum) or isinstance(rows[0][name], Enum)
     ]
-    driver = session.connection().connection.driver_connection
+    connection = session.connection()
+    _settle(connection.info)  # a COPY cannot start while a statement is in flight
+    driver = connection.connection.driver_connection
     quoted = ", ".join(f'"{name}"' for name in columns)
     try:
         with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
@@ -144,6 +154,57 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
                 copy.write_row(values)
     except psycopg.Error as error:
         raise DBAPIError.instance(f"COPY {table.name}", None, error, psycopg.Error, hide_parameters=True) from None
+
+
+# --- statements the database runs while this process goes on ---------------------------------
+
+_IN_FLIGHT = "market.in_flight"
+
+
+@dataclass
+class _InFlight:
+    pipeline: psycopg.Pipeline
+    cursor: psycopg.Cursor
+    statement: str
+    rows: int | None
+
+
+def send_without_waiting(session: Session, statement: str, params: Mapping[str, Any], *, rows: int | None = None):
+    """PostgreSQL: send `statement` (psycopg's %(name)s parameters) and return at once, so that the
+    database runs it while this process goes on with work of its own (parsing the next rows, say).
+
+    It is waited for (`settle`) before anything else uses the connection: the next statement, a
+    COPY, a commit or rollback. Its error is raised then, as SQLAlchemy raises a statement's error,
+    and so is a count of rows other than `rows`. One statement is in flight at a time.
+    """
+    connection = session.connection()
+    _settle(connection.info)
+    driver = connection.connection.driver_connection
+    pipeline = driver.pipeline()
+    pipeline.__enter__()  # psycopg's pipeline mode: execute() sends, results are read at the sync
+    cursor = driver.cursor()
+    connection.info[_IN_FLIGHT] = _InFlight(pipeline, cursor, statement, rows)
+    cursor.execute(statement, params)
+
+
+def settle(session: Session) -> None:
+    """Wait for the statement this session's connection has in flight, if any (`send_without_waiting`)."""
+    _settle(session.connection().info)
+
+
+def _settle(info: dict[str, Any], *, quiet: bool = False) -> None:
+    """Finish the connection's statement in flight; `quiet` (on rollback) drops its error."""
+    pending: _InFlight | None = info.pop(_IN_FLIGHT, None)
+    if pending is None:
+        return
+    try:
+        pending.pipeline.__exit__(None, None, None)
+    except psycopg.Error as error:
+        if quiet:
+            return
+        raise DBAPIError.instance(pending.statement, None, error, psycopg.Error, hide_parameters=True) from None
+    if not quiet and pending.rows is not None and pending.cursor.rowcount != pending.rows:
+        raise RuntimeError(f"{pending.cursor.rowcount} rows written where {pending.rows} were expected")
 
 
 # Fewer rows than this go in by INSERT ... RETURNING, one round trip: COPY's own round trips

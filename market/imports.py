@@ -15,9 +15,10 @@ is accepted too), one offer or order per row.
   that gives it back, so 12.345 stays 12.345). Products and grades may be written in Chinese
   (苹果, 特级); dates as 2020-09-15, 2020/9/15 or 2020年9月15日, or as date cells.
 - **All or nothing per file.** Every row is checked (values, parties, references, what each
-  agreement has left) before anything is written; any error is reported by its row number and
-  column, and nothing is written. Then the rows are written in chunks, one COPY (a multi-row
-  INSERT on SQLite) and one audit batch per chunk, as the system actor `system:import`, in one transaction.
+  agreement has left); any error is reported by its row number and column, and nothing is kept.
+  The file is read, checked and written in chunks of rows, one COPY per table (a multi-row
+  INSERT on SQLite) and one audit batch per chunk, as the system actor `system:import`, in one
+  transaction that an error rolls back whole.
 
 CSV files are UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8" writes one).
 """
@@ -26,10 +27,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +40,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from market.db import settle
 from market.exports import Column
 from market.models import Buyer, Cooperative
 from market.models.bulk import field_errors
@@ -47,6 +50,7 @@ from market.models.order import OrderCreate
 from market.runtime import collector_paused
 from market.services import bulk
 from market.services.actors import Actor
+from market.services.audit import append_events
 
 OFFER, ORDER = "offer", "order"
 BOTH = frozenset({OFFER, ORDER})
@@ -384,108 +388,147 @@ def parse_row(
 # --- the whole file --------------------------------------------------------------------------
 
 
-@dataclass
-class CheckedImport:
-    """A file that passed every check, ready to write (in the session that checked it)."""
-
-    offers: bulk.OfferPlan
-    orders: bulk.OrderPlan
-    rows: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rows = len(self.offers.rows) + len(self.orders.rows)
+@dataclass(frozen=True)
+class Imported:
+    offers: int
+    orders: int
 
 
 @collector_paused()
-def check_file(session: Session, path: Path, *, progress: Callable[[int], None] | None = None) -> CheckedImport:
-    """Read and check every row: values, parties, references, agreements (locked until the session ends).
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    actor: Actor,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> Imported:
+    """Check every row of the file and write it, in this session's transaction: all or nothing.
 
-    Raises ImportRefused with every error found (the first MAX_ERRORS) and writes nothing.
+    Rows are taken `chunk_size` at a time: read and checked (values, parties, references and
+    agreements, as one file: a reference repeated three chunks later is still a repeat), then
+    written while the file is still clean, with one audit batch per chunk. That batch's INSERT
+    runs in the database while the next chunk is read (`append_events(..., wait=False)`).
+
+    Raises ImportRefused with every error found (the first MAX_ERRORS): the caller rolls the
+    transaction back, so nothing of a file with an error is kept. Agreements called off against
+    stay locked until the transaction ends.
     """
-    errors: list[RowError] = []
-    count = 0
-    offers: list[ParsedRow] = []
-    orders: list[ParsedRow] = []
-    done = 0
-
-    def report(found: list[RowError]) -> None:
-        nonlocal count
-        count += len(found)
-        if len(errors) < MAX_ERRORS:
-            errors.extend(found[: MAX_ERRORS - len(errors)])
-
+    importer = _Importer(session, actor)
     for table in read_tables(path):
         layout, found = layout_of(table)
         if layout is None:
-            report(found)
+            importer.report(found)
             continue
-        for number, cells in table.rows:
-            done += 1
-            if progress is not None and done % 1000 == 0:
-                progress(1000)
-            if not any(cells) and all(cell is None or cell == "" for cell in cells):
-                continue
-            parsed = parse_row(table, layout, number, cells)
-            if parsed is None:
-                continue
-            if isinstance(parsed, list):
-                report(parsed)
-            else:
-                (offers if parsed.kind == OFFER else orders).append(parsed)
-    if progress is not None:
-        progress(done % 1000)
-    if not offers and not orders and not count:
-        report([RowError(path.name, "", "no offers or orders in the file")])
+        while rows := list(itertools.islice(table.rows, chunk_size)):
+            parsed: list[ParsedRow] = []
+            for number, cells in rows:
+                if not any(cells) and all(cell is None or cell == "" for cell in cells):
+                    continue
+                row = parse_row(table, layout, number, cells)
+                if isinstance(row, list):
+                    importer.report(row)
+                elif row is not None:
+                    parsed.append(row)
+            importer.take(parsed)
+            if progress is not None:
+                progress(len(rows))
+    settle(session)
+    if not importer.offers and not importer.orders and not importer.count:
+        importer.report([RowError(path.name, "", "no offers or orders in the file")])
+    if importer.count:
+        importer.errors.sort(key=_file_order)
+        raise ImportRefused(importer.errors, importer.count, rows=importer.offers + importer.orders)
+    return Imported(importer.offers, importer.orders)
 
-    now = utcnow()
-    cooperatives = bulk.find_parties(session, Cooperative, {row.party for row in offers})
-    buyers = bulk.find_parties(session, Buyer, {row.party for row in orders})
-    agreements = bulk.find_agreements(session, {row.agreement for row in orders if row.agreement is not None})
-    offer_items: list[tuple[OfferCreate, int]] = []
-    offer_rows: list[ParsedRow] = []
-    for row in offers:
-        cooperative = cooperatives.get(row.party)
-        if not isinstance(cooperative, Cooperative):
-            report(
-                [RowError(row.where, row.layout.header("cooperative"), _unknown("cooperative", row.party, cooperative))]
-            )
-            continue
-        offer_items.append((row.data, cooperative.id))  # type: ignore[arg-type]
-        offer_rows.append(row)
-    order_items: list[tuple[OrderCreate, Buyer]] = []
-    order_rows: list[ParsedRow] = []
-    for row in orders:
-        buyer = buyers.get(row.party)
-        found = []
-        if not isinstance(buyer, Buyer):
-            found.append(RowError(row.where, row.layout.header("buyer"), _unknown("buyer", row.party, buyer)))
-        data = row.data
-        if row.agreement is not None:
-            agreement_id = agreements.get(row.agreement)
-            if agreement_id is None:
-                found.append(RowError(row.where, row.layout.header("agreement"), f"no agreement {row.agreement!r}"))
-            else:
-                data = data.model_copy(update={"agreement_id": agreement_id})
-        if found:
-            report(found)
-            continue
-        order_items.append((data, buyer))  # type: ignore[arg-type]
-        order_rows.append(row)
 
-    offer_plan, offer_errors = bulk.plan_offers(
-        session, offer_items, now=now, label=lambda index: offer_rows[index].where
-    )
-    order_plan, order_errors = bulk.plan_orders(
-        session, order_items, now=now, label=lambda index: order_rows[index].where
-    )
-    rule_errors = [(offer_rows[e.index], e) for e in offer_errors] + [(order_rows[e.index], e) for e in order_errors]
-    for row, error in rule_errors:
-        name = "agreement" if error.field == "agreement_id" else error.field
-        report([RowError(row.where, row.layout.header(name), error.message)])
-    if count:
-        errors.sort(key=_file_order)
-        raise ImportRefused(errors, count, rows=len(offers) + len(orders))
-    return CheckedImport(offer_plan, order_plan)
+class _Importer:
+    """One file's rows, checked and written a chunk at a time, with what the chunks so far have named."""
+
+    def __init__(self, session: Session, actor: Actor) -> None:
+        self.session, self.actor, self.now = session, actor, utcnow()
+        self.errors: list[RowError] = []
+        self.count = 0  # every error found, kept or not
+        self.offers = self.orders = 0  # rows checked
+        self.seen = bulk.Seen()
+        self.cooperatives: dict[str, Any] = {}  # key as written -> the party, AMBIGUOUS, or None
+        self.buyers: dict[str, Any] = {}
+        self.agreements: dict[str, int | None] = {}
+
+    def report(self, found: list[RowError]) -> None:
+        self.count += len(found)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.extend(found[: MAX_ERRORS - len(self.errors)])
+
+    def take(self, rows: list[ParsedRow]) -> None:
+        """Check a chunk's rows against the database and the chunks before it; write them while the
+        file has no error so far."""
+        offers = [row for row in rows if row.kind == OFFER]
+        orders = [row for row in rows if row.kind == ORDER]
+        self.offers += len(offers)
+        self.orders += len(orders)
+        self._look_up(offers, orders)
+        offer_items: list[tuple[OfferCreate, int]] = []
+        offer_rows: list[ParsedRow] = []
+        for row in offers:
+            cooperative = self.cooperatives[row.party]
+            if not isinstance(cooperative, Cooperative):
+                column = row.layout.header("cooperative")
+                self.report([RowError(row.where, column, _unknown("cooperative", row.party, cooperative))])
+                continue
+            offer_items.append((row.data, cooperative.id))  # type: ignore[arg-type]
+            offer_rows.append(row)
+        order_items: list[tuple[OrderCreate, Buyer]] = []
+        order_rows: list[ParsedRow] = []
+        for row in orders:
+            buyer = self.buyers[row.party]
+            found = []
+            if not isinstance(buyer, Buyer):
+                found.append(RowError(row.where, row.layout.header("buyer"), _unknown("buyer", row.party, buyer)))
+            data = row.data
+            if row.agreement is not None:
+                agreement_id = self.agreements[row.agreement]
+                if agreement_id is None:
+                    found.append(RowError(row.where, row.layout.header("agreement"), f"no agreement {row.agreement!r}"))
+                else:
+                    data = data.model_copy(update={"agreement_id": agreement_id})
+            if found:
+                self.report(found)
+                continue
+            order_items.append((data, buyer))  # type: ignore[arg-type]
+            order_rows.append(row)
+
+        offer_plan, offer_errors = bulk.plan_offers(
+            self.session, offer_items, now=self.now, label=lambda index: offer_rows[index].where, seen=self.seen
+        )
+        order_plan, order_errors = bulk.plan_orders(
+            self.session, order_items, now=self.now, label=lambda index: order_rows[index].where, seen=self.seen
+        )
+        rule_errors = [(offer_rows[e.index], e) for e in offer_errors]
+        rule_errors += [(order_rows[e.index], e) for e in order_errors]
+        for row, error in rule_errors:
+            name = "agreement" if error.field == "agreement_id" else error.field
+            self.report([RowError(row.where, row.layout.header(name), error.message)])
+        if self.count:
+            return  # the file will be refused: nothing more is written
+        events = []
+        if offer_plan.rows:
+            events += bulk.write_offers(self.session, actor=self.actor, plan=offer_plan)
+        if order_plan.rows:
+            events += bulk.write_orders(self.session, actor=self.actor, plan=order_plan)
+        append_events(self.session, events, wait=False)
+
+    def _look_up(self, offers: list[ParsedRow], orders: list[ParsedRow]) -> None:
+        """The parties and agreements these rows name that no chunk before them named."""
+        for model, known, rows in ((Cooperative, self.cooperatives, offers), (Buyer, self.buyers, orders)):
+            new = {row.party for row in rows} - known.keys()
+            if new:
+                found = bulk.find_parties(self.session, model, new)
+                known.update((key, found.get(key)) for key in new)
+        new = {row.agreement for row in orders if row.agreement is not None} - self.agreements.keys()
+        if new:
+            found = bulk.find_agreements(self.session, new)
+            self.agreements.update((key, found.get(key)) for key in new)
 
 
 def _unknown(kind: str, key: str, found: object) -> str:
@@ -497,27 +540,6 @@ def _unknown(kind: str, key: str, found: object) -> str:
 def _file_order(error: RowError) -> tuple[str, int]:
     sheet, _, number = error.where.rpartition("row ")
     return sheet, int(number) if number.isdigit() else 0
-
-
-@dataclass(frozen=True)
-class Imported:
-    offers: int
-    orders: int
-
-
-@collector_paused()
-def write_import(
-    session: Session,
-    checked: CheckedImport,
-    *,
-    actor: Actor,
-    chunk_size: int = CHUNK_SIZE,
-    progress: Callable[[int], None] | None = None,
-) -> Imported:
-    """Write a checked file: offers then orders, one COPY (or INSERT) and one audit batch per chunk."""
-    bulk.write_offers(session, actor=actor, plan=checked.offers, chunk_size=chunk_size, progress=progress)
-    bulk.write_orders(session, actor=actor, plan=checked.orders, chunk_size=chunk_size, progress=progress)
-    return Imported(len(checked.offers.rows), len(checked.orders.rows))
 
 
 # --- writing files of this layout (the benchmark, tests, a template for the office) -----------

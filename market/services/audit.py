@@ -39,7 +39,16 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from market.db import COPY_FROM_ROWS, JsonText, draw_ids, insert_rows, insert_rows_with_ids, session_scope
+from market.db import (
+    COPY_FROM_ROWS,
+    JsonText,
+    draw_ids,
+    insert_rows,
+    insert_rows_with_ids,
+    send_without_waiting,
+    session_scope,
+    settle,
+)
 from market.models import AuditEvent
 from market.models.common import as_utc, json_safe, utcnow
 from market.services.actors import Actor
@@ -257,7 +266,7 @@ class StoredRow:
 _dict_snapshot = functools.cache(row_dict_snapshot)
 
 
-def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def append_events(session: Session, events: Sequence[Mapping[str, Any]], *, wait: bool = True) -> list[dict[str, Any]]:
     """Insert events, unsealed, in this order; return them with their ids.
 
     Each event gives actor, action, object_type and optionally occurred_at (default now),
@@ -269,8 +278,9 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
 
     PostgreSQL, from COPY_FROM_ROWS events: the ids are drawn at once, events whose `after` is a
     `StoredRow` (and `before` None) are written by one INSERT ... SELECT per table that builds
-    each document from the stored row (`_snapshot_sql`), the others by COPY. Otherwise one
-    INSERT ... RETURNING.
+    each document from the stored row (`_snapshot_sql`), the others by COPY; unless `wait`, the
+    last INSERT is left running while the caller goes on (`market.db.send_without_waiting`: it is
+    waited for before the connection's next use). Otherwise one INSERT ... RETURNING.
     """
     if not events:
         return []
@@ -313,7 +323,7 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
             row["id"] = new_id
         built = set(from_stored_rows)
         insert_rows(session, _TABLE, [row for position, row in enumerate(rows) if position not in built])
-        _insert_stored_row_events(session, [(rows[p], events[p]["after"]) for p in from_stored_rows])
+        _insert_stored_row_events(session, [(rows[p], events[p]["after"]) for p in from_stored_rows], wait=wait)
     else:
         insert_rows_with_ids(session, _TABLE, rows)
     unsealed = {"seq": None, "prev_hash": None, "hash": None}
@@ -323,9 +333,12 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     ]
 
 
-def _insert_stored_row_events(session: Session, events: list[tuple[dict[str, Any], StoredRow]]) -> None:
+def _insert_stored_row_events(
+    session: Session, events: list[tuple[dict[str, Any], StoredRow]], *, wait: bool = True
+) -> None:
     """Write events (their ids drawn) whose `after` the database builds from the stored rows: one
-    INSERT ... SELECT per table and shared event fields, joined to the event and row ids as two arrays."""
+    INSERT ... SELECT per table and shared event fields, joined to the event and row ids as two arrays.
+    Unless `wait`, the last one is left running (`send_without_waiting`)."""
     groups: dict[tuple[Any, ...], tuple[Table, list[int], list[int]]] = {}
     for row, stored in events:
         key = (stored.table.name, *_shared_fields(row))
@@ -333,25 +346,26 @@ def _insert_stored_row_events(session: Session, events: list[tuple[dict[str, Any
         event_ids.append(row["id"])
         object_ids.append(stored.row["id"])
     for (_, occurred_at, account_id, actor, action, object_type), (table, event_ids, object_ids) in groups.items():
-        written = session.execute(
-            text(
-                "INSERT INTO audit_event (id, occurred_at, account_id, actor, action, object_type, object_id, after) "
-                f"SELECT e.id, :occurred_at, :account_id, :actor, :action, :object_type, t.id, {_snapshot_sql(table)} "
-                "FROM unnest(CAST(:event_ids AS bigint[]), CAST(:object_ids AS bigint[])) AS e(id, object_id) "
-                f'JOIN "{table.name}" AS t ON t.id = e.object_id'
-            ),
+        send_without_waiting(
+            session,
+            "INSERT INTO audit_event (id, occurred_at, account_id, actor, action, object_type, object_id, after) "
+            "SELECT e.id, %(occurred_at)s, %(account_id)s, %(actor)s, %(action)s, %(object_type)s, t.id, "
+            f"{_snapshot_sql(table)} "
+            "FROM unnest(%(event_ids)s::bigint[], %(object_ids)s::bigint[]) AS e(id, object_id) "
+            f'JOIN "{table.name}" AS t ON t.id = e.object_id',
             {
                 "occurred_at": occurred_at,
                 "account_id": account_id,
-                "actor": actor,
-                "action": action,
-                "object_type": object_type,
+                "actor": str(actor),
+                "action": str(action),
+                "object_type": str(object_type),
                 "event_ids": event_ids,
                 "object_ids": object_ids,
             },
-        ).rowcount
-        if written != len(event_ids):
-            raise RuntimeError(f"{len(event_ids) - written} of the {table.name} rows to audit are not stored")
+            rows=len(event_ids),
+        )
+    if wait:
+        settle(session)
 
 
 _shared_fields = operator.itemgetter("occurred_at", "account_id", "actor", "action", "object_type")

@@ -4,15 +4,15 @@ The same rules as one create (`market.services.offers.create_offer`, `...orders.
 checked for every item before anything is written, then written set-based:
 
 1. **Plan** (`plan_offers`, `plan_orders`): the rules that need the database, a query per
-   rule, never one per item: references already used (one query per 1,000 references),
-   agreements (locked `FOR UPDATE` once, in id order), and the
-   tonnes each agreement has left across the items in their order. Every failing item is
-   reported (`ItemError`), not only the first.
-2. **Write** (`write_offers`, `write_orders`): per chunk one multi-row INSERT per table
-   (SQLAlchemy insertmanyvalues, RETURNING the ids in the items' order), one executemany
-   UPDATE of the agreements called off, and one `append_events` batch: the same events, in
-   the same order, as creating the items one by one would leave (`agreement.call_off` before
-   its `order.create`).
+   rule, never one per item: references already used (one query for all of them), agreements
+   (locked `FOR UPDATE` once, in id order), and the tonnes each agreement has left across the
+   items in their order. Every failing item is reported (`ItemError`), not only the first. A
+   caller planning in parts (`market import`, a chunk of a file at a time) passes the references
+   and agreements seen so far (`Seen`), so the parts are checked as one.
+2. **Write** (`write_offers`, `write_orders`): one COPY (a multi-row INSERT on SQLite) per table,
+   the ids written back into the rows, and one executemany UPDATE of the agreements called off.
+   They return the audit events to append (`append_events`): the same events, in the same order,
+   as creating the items one by one would leave (`agreement.call_off` before its `order.create`).
 
 All or nothing: nothing is written unless every item passes, and the caller commits once.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -44,17 +44,12 @@ from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
 log = logging.getLogger(__name__)
 
-# Rows per INSERT statement page and per audit batch when the caller does not say.
-DEFAULT_CHUNK = 1000
 # Values per IN (...) list when looking references up.
 _LOOKUP_CHUNK = 1000
 
 _OFFERS = SupplyOffer.__table__  # type: ignore[attr-defined]
 _ORDERS = DemandOrder.__table__  # type: ignore[attr-defined]
 _AGREEMENTS = PurchaseAgreement.__table__  # type: ignore[attr-defined]
-
-Progress = Callable[[int], None]
-
 
 # --- what goes wrong, item by item ----------------------------------------------------------
 
@@ -99,18 +94,30 @@ class OfferPlan:
     rows: list[dict[str, Any]]
 
 
+@dataclass
+class Seen:
+    """What earlier parts of one write named: (owner, reference) -> where it was first used, and the
+    agreements called off against, as locked and as those parts left them."""
+
+    offer_references: dict[tuple[int, str], str] = field(default_factory=dict)
+    order_references: dict[tuple[int, str], str] = field(default_factory=dict)
+    agreements: dict[int, Any] = field(default_factory=dict)
+    agreement_state: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
 def plan_offers(
     session: Session,
     items: Sequence[tuple[OfferCreate, int]],
     *,
     now: datetime | None = None,
     label: Callable[[int], str] = item_label,
+    seen: Seen | None = None,
 ) -> tuple[OfferPlan, list[ItemError]]:
     """Check (data, cooperative id) items against the stored offers; the cooperatives must exist."""
     now = now or utcnow()
-    errors = _reference_errors(
-        session, _OFFERS.c.cooperative_id, _OFFERS, [(c, d.reference) for d, c in items], "cooperative", label
-    )
+    seen = seen or Seen()
+    owned = [(c, d.reference) for d, c in items]
+    errors = _reference_errors(session, _OFFERS, owned, "cooperative", label, seen.offer_references)
     rows = [
         {
             "cooperative_id": cooperative_id,
@@ -134,22 +141,11 @@ def plan_offers(
     return OfferPlan(rows), errors
 
 
-def write_offers(
-    session: Session,
-    *,
-    actor: Actor,
-    plan: OfferPlan,
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: Progress | None = None,
-) -> list[dict[str, Any]]:
-    """Insert the planned offers, a chunk at a time, each chunk with its one audit batch; the rows get ids."""
-    for chunk in _chunks(plan.rows, chunk_size):
-        insert_rows_with_ids(session, _OFFERS, chunk)
-        append_events(session, [create_event(actor, "offer.create", _OFFERS, row) for row in chunk])
-        if progress is not None:
-            progress(len(chunk))
+def write_offers(session: Session, *, actor: Actor, plan: OfferPlan) -> list[dict[str, Any]]:
+    """Insert the planned offers (their rows get ids); return their audit events, to append."""
+    insert_rows_with_ids(session, _OFFERS, plan.rows)
     log.info("%s offer.create supply_offer x%d", actor.label, len(plan.rows))
-    return plan.rows
+    return [create_event(actor, "offer.create", _OFFERS, row) for row in plan.rows]
 
 
 class Created(SimpleNamespace):
@@ -170,8 +166,8 @@ def create_offers(session: Session, *, actor: Actor, items: Sequence[OfferCreate
     plan, errors = plan_offers(session, [(item, cooperative.id) for item in items])
     if errors:
         raise BatchRefused(errors)
-    rows = write_offers(session, actor=actor, plan=plan, chunk_size=max(len(items), 1))
-    return [Created(row) for row in rows], cooperative
+    append_events(session, write_offers(session, actor=actor, plan=plan))
+    return [Created(row) for row in plan.rows], cooperative
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -194,19 +190,26 @@ def plan_orders(
     *,
     now: datetime | None = None,
     label: Callable[[int], str] = item_label,
+    seen: Seen | None = None,
 ) -> tuple[OrderPlan, list[ItemError]]:
     """Check (data, buyer) items: references, destinations, and the agreements they call off against.
 
-    The agreements named are locked (FOR UPDATE, in id order) here, once, and what each has left
-    is counted down across the items in their order. Call before anything writes an audit event.
+    The agreements named (and not seen before) are locked (FOR UPDATE, in id order) here, once,
+    and what each has left is counted down across the items in their order. Call before anything
+    writes an audit event.
     """
     now = now or utcnow()
-    errors = _reference_errors(
-        session, _ORDERS.c.buyer_id, _ORDERS, [(b.id, d.reference) for d, b in items], "buyer", label
-    )
-    agreements = _lock_agreements(session, {data.agreement_id for data, _ in items if data.agreement_id is not None})
+    seen = seen or Seen()
+    owned = [(b.id, d.reference) for d, b in items]
+    errors = _reference_errors(session, _ORDERS, owned, "buyer", label, seen.order_references)
+    named = {data.agreement_id for data, _ in items if data.agreement_id is not None}
+    for agreement_id, row in _lock_agreements(session, named - seen.agreements.keys()).items():
+        seen.agreements[agreement_id] = row
+        seen.agreement_state[agreement_id] = json_safe(dict(row))
+    agreements = seen.agreements
     # The agreement's state as the items call off against it, in order.
-    state = {agreement_id: json_safe(dict(row)) for agreement_id, row in agreements.items()}
+    state = seen.agreement_state
+    called_off_before = {agreement_id: state[agreement_id]["called_off_kg"] for agreement_id in named & state.keys()}
     plan = OrderPlan(rows=[])
     for index, (data, buyer) in enumerate(items):
         found: list[ItemError] = []
@@ -246,9 +249,9 @@ def plan_orders(
             }
         )
     plan.called_off_kg = {
-        agreement_id: after["called_off_kg"]
-        for agreement_id, after in state.items()
-        if after["called_off_kg"] != agreements[agreement_id]["called_off_kg"]
+        agreement_id: state[agreement_id]["called_off_kg"]
+        for agreement_id, before in called_off_before.items()
+        if state[agreement_id]["called_off_kg"] != before
     }
     errors.sort(key=lambda error: error.index)
     return plan, errors
@@ -257,16 +260,9 @@ def plan_orders(
 _NOWHERE = {"destination": "", "destination_zh": None, "destination_latitude": 0.0, "destination_longitude": 0.0}
 
 
-def write_orders(
-    session: Session,
-    *,
-    actor: Actor,
-    plan: OrderPlan,
-    chunk_size: int = DEFAULT_CHUNK,
-    progress: Progress | None = None,
-) -> list[dict[str, Any]]:
-    """Call off the agreements (one executemany UPDATE), then insert the orders a chunk at a time,
-    each chunk with its one audit batch (each call-off's event right before its order's)."""
+def write_orders(session: Session, *, actor: Actor, plan: OrderPlan) -> list[dict[str, Any]]:
+    """Call off the agreements (one executemany UPDATE), then insert the orders (their rows get ids);
+    return the audit events, to append: each call-off's right before its order's."""
     if plan.called_off_kg:
         now = plan.rows[0]["updated_at"]
         statement = (
@@ -275,32 +271,25 @@ def write_orders(
             .values(called_off_kg=bindparam("kg"), updated_at=now)
         )
         session.execute(statement, [{"agreement": key, "kg": kg} for key, kg in sorted(plan.called_off_kg.items())])
-    start = 0
-    for chunk in _chunks(plan.rows, chunk_size):
-        insert_rows_with_ids(session, _ORDERS, chunk)
-        events: list[dict[str, Any]] = []
-        for offset, row in enumerate(chunk):
-            call_off = plan.call_offs[start + offset]
-            if call_off is not None:
-                before, after = call_off
-                events.append(
-                    {
-                        "account_id": actor.account_id,
-                        "actor": actor.label,
-                        "action": "agreement.call_off",
-                        "object_type": _AGREEMENTS.name,
-                        "object_id": after["id"],
-                        "before": before,
-                        "after": after,
-                    }
-                )
-            events.append(create_event(actor, "order.create", _ORDERS, row))
-        append_events(session, events)
-        start += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
+    insert_rows_with_ids(session, _ORDERS, plan.rows)
+    events: list[dict[str, Any]] = []
+    for row, call_off in zip(plan.rows, plan.call_offs, strict=True):
+        if call_off is not None:
+            before, after = call_off
+            events.append(
+                {
+                    "account_id": actor.account_id,
+                    "actor": actor.label,
+                    "action": "agreement.call_off",
+                    "object_type": _AGREEMENTS.name,
+                    "object_id": after["id"],
+                    "before": before,
+                    "after": after,
+                }
+            )
+        events.append(create_event(actor, "order.create", _ORDERS, row))
     log.info("%s order.create demand_order x%d", actor.label, len(plan.rows))
-    return plan.rows
+    return events
 
 
 def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate]) -> list[Created]:
@@ -312,8 +301,8 @@ def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate
     plan, errors = plan_orders(session, [(item, buyer) for item in items])
     if errors:
         raise BatchRefused(errors)
-    rows = write_orders(session, actor=actor, plan=plan, chunk_size=max(len(items), 1))
-    return [Created(row) for row in rows]
+    append_events(session, write_orders(session, actor=actor, plan=plan))
+    return [Created(row) for row in plan.rows]
 
 
 def destination_columns(name: str | None, buyer: Buyer) -> dict[str, Any] | None:
@@ -430,24 +419,29 @@ def find_agreements(session: Session, keys: set[str]) -> dict[str, int]:
 
 def _reference_errors(
     session: Session,
-    owner_column: Any,
     table: Any,
     owned: Sequence[tuple[int, str | None]],
     owner: str,
     label: Callable[[int], str],
+    seen: dict[tuple[int, str], str],
 ) -> list[ItemError]:
-    """References are unique per owner: against the stored rows and within these items."""
-    wanted: dict[tuple[int, str], int] = {}
+    """References are unique per owner: against the stored rows, within these items and against
+    the references `seen` before (which these items' first uses are added to, with their labels)."""
+    fresh: dict[tuple[int, str], int] = {}
     errors: list[ItemError] = []
     for index, (owner_id, reference) in enumerate(owned):
         if reference is None:
             continue
-        first = wanted.setdefault((owner_id, reference), index)
-        if first != index:
-            errors.append(ItemError(index, "reference", f"repeats the reference of {label(first)}"))
-    taken = _stored_references(session, owner_column, table.c.reference, sorted(wanted))
-    for key in sorted(taken & wanted.keys(), key=wanted.__getitem__):
-        errors.append(ItemError(wanted[key], "reference", f"already used by this {owner}", conflict=True))
+        first = seen.get((owner_id, reference))
+        if first is not None:
+            errors.append(ItemError(index, "reference", f"repeats the reference of {first}"))
+        else:
+            seen[owner_id, reference] = label(index)
+            fresh[owner_id, reference] = index
+    owner_column = table.c[f"{owner}_id"]
+    taken = _stored_references(session, owner_column, table.c.reference, sorted(fresh))
+    for key in sorted(taken & fresh.keys(), key=fresh.__getitem__):
+        errors.append(ItemError(fresh[key], "reference", f"already used by this {owner}", conflict=True))
     return errors
 
 
@@ -491,8 +485,3 @@ def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> 
         "before": None,
         "after": StoredRow(table, row),
     }
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), max(size, 1)):
-        yield rows[start : start + size]

@@ -142,8 +142,8 @@ def _order(**changes: object) -> list[object]:
 
 
 def _reported(result) -> list[str]:
-    """What the command said on stderr, but the progress bars."""
-    return [line for line in result.stderr.splitlines() if not line.startswith(("checking ", "writing "))]
+    """What the command said on stderr, but the progress bar."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("importing ")]
 
 
 def _counts(engine) -> tuple[int, int, int]:
@@ -393,27 +393,45 @@ def test_files_that_are_not_tables_are_refused(tmp_path, database_url, parties):
 # --- how it is written ---------------------------------------------------------------------------
 
 
-def test_rows_are_written_in_chunks_each_with_one_audit_batch_and_a_progress_bar(
+def test_rows_are_checked_and_written_in_chunks_each_with_one_audit_batch_and_a_progress_bar(
     tmp_path, database_url, engine, parties, monkeypatch
 ):
-    from market.services import bulk
+    from market import imports
 
-    batches: list[int] = []
-    real = bulk.append_events
+    batches: list[list[str]] = []
+    real = imports.append_events
 
-    def counted(session, events):
-        batches.append(len(events))
-        return real(session, events)
+    def counted(session, events, **options):
+        batches.append([event["action"] for event in events])
+        return real(session, events, **options)
 
-    monkeypatch.setattr(bulk, "append_events", counted)
+    monkeypatch.setattr(imports, "append_events", counted)
     rows = [_offer(reference=f"L-{n}") for n in range(5)] + [_order(agreement="AGR-2020-01", tonnes="10")] * 3
     result = _import(database_url, _write_csv(tmp_path / "book.csv", KIND_HEADERS, rows), "--chunk-size", "2")
     assert result.exit_code == 0, result.output
-    # Offers 2 + 2 + 1; orders 2 + 1 (each with its call-off events).
-    assert batches == [2, 2, 1, 4, 2]
-    assert "checking book.csv" in result.stderr and "writing 8 rows" in result.stderr
+    # Two rows of the file at a time; each order's call-off right before it.
+    offer, call_off, order = "offer.create", "agreement.call_off", "order.create"
+    assert batches == [[offer] * 2, [offer] * 2, [offer, call_off, order], [call_off, order] * 2]
+    assert "importing book.csv" in result.stderr
     assert _counts(engine) == (5, 3, 11)
+    with session_scope(engine) as session:
+        assert session.get(PurchaseAgreement, parties.agreement).called_off_kg == 30_000
     assert sealed_and_checked(engine).intact
+
+
+def test_a_file_is_checked_as_one_across_its_chunks(tmp_path, database_url, engine, parties):
+    """Chunks already written are undone by an error in a later one, which is found as in one piece."""
+    rows = [_offer(reference="L-1"), _order(agreement="AGR-2020-01", tonnes="600"), _offer(reference="L-2")]
+    rows += [_offer(reference="L-3"), _order(agreement="AGR-2020-01", tonnes="400.001"), _offer(reference="L-1")]
+    result = _import(database_url, _write_csv(tmp_path / "book.csv", KIND_HEADERS, rows), "--chunk-size", "2")
+    assert result.exit_code == 1
+    assert _reported(result)[:-1] == [
+        "book.csv: row 6, 吨数 Tonnes: at most 400 t remain on the agreement",
+        "book.csv: row 7, 编号 Reference: repeats the reference of row 2",
+    ]
+    assert _counts(engine) == (0, 0, 0)
+    with session_scope(engine) as session:
+        assert session.get(PurchaseAgreement, parties.agreement).called_off_kg == 0
 
 
 def test_the_help_lists_every_column(database_url):
