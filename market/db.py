@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Table, any_, bindparam, event, insert, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, create_engine
@@ -48,10 +48,12 @@ def make_engine(settings: Settings) -> Engine:
     )
     # A statement sent without waiting (`send_without_waiting`) is waited for before anything else
     # uses its connection: the next statement, a commit or rollback, the pool taking the connection back.
-    event.listen(engine, "before_cursor_execute", lambda connection, *_: _settle(connection.info))
-    event.listen(engine, "commit", lambda connection: _settle(connection.info))
-    event.listen(engine, "rollback", lambda connection: _settle(connection.info, quiet=True))
+    event.listen(engine, "before_cursor_execute", lambda connection, *_: _settle_connection(connection))
+    event.listen(engine, "commit", _settle_connection)
+    event.listen(engine, "rollback", lambda connection: _settle_connection(connection, quiet=True))
     event.listen(engine, "reset", lambda _driver, record, _state: _settle(record.info, quiet=True))
+    # A connection that is lost takes what it had in flight with it.
+    event.listen(engine, "invalidate", lambda _driver, record, _error: record.info.pop(_IN_FLIGHT, None))
     return engine
 
 
@@ -140,7 +142,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         if isinstance(table.c[name].type, JSON | SAEnum) or isinstance(rows[0][name], Enum)
     ]
     connection = session.connection()
-    _settle(connection.info)  # a COPY cannot start while a statement is in flight
+    _settle_connection(connection)  # a COPY cannot start while a statement is in flight
     driver = connection.connection.driver_connection
     quoted = ", ".join(f'"{name}"' for name in columns)
     try:
@@ -178,7 +180,7 @@ def send_without_waiting(session: Session, statement: str, params: Mapping[str, 
     and so is a count of rows other than `rows`. One statement is in flight at a time.
     """
     connection = session.connection()
-    _settle(connection.info)
+    _settle_connection(connection)
     driver = connection.connection.driver_connection
     pipeline = driver.pipeline()
     pipeline.__enter__()  # psycopg's pipeline mode: execute() sends, results are read at the sync
@@ -189,10 +191,15 @@ def send_without_waiting(session: Session, statement: str, params: Mapping[str, 
 
 def settle(session: Session) -> None:
     """Wait for the statement this session's connection has in flight, if any (`send_without_waiting`)."""
-    _settle(session.connection().info)
+    _settle_connection(session.connection())
 
 
-def _settle(info: dict[str, Any], *, quiet: bool = False) -> None:
+def _settle_connection(connection: Connection, *, quiet: bool = False) -> None:
+    if not connection.invalidated:  # else its statement in flight was lost with it
+        _settle(connection.info, quiet=quiet, connection=connection)
+
+
+def _settle(info: dict[str, Any], *, quiet: bool = False, connection: Connection | None = None) -> None:
     """Finish the connection's statement in flight; `quiet` (on rollback) drops its error."""
     pending: _InFlight | None = info.pop(_IN_FLIGHT, None)
     if pending is None:
@@ -200,9 +207,14 @@ def _settle(info: dict[str, Any], *, quiet: bool = False) -> None:
     try:
         pending.pipeline.__exit__(None, None, None)
     except psycopg.Error as error:
+        lost = pending.cursor.connection.broken
+        if lost and connection is not None:
+            connection.invalidate(error)  # as SQLAlchemy does with a statement's lost connection
         if quiet:
             return
-        raise DBAPIError.instance(pending.statement, None, error, psycopg.Error, hide_parameters=True) from None
+        raise DBAPIError.instance(
+            pending.statement, None, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost
+        ) from None
     if not quiet and pending.rows is not None and pending.cursor.rowcount != pending.rows:
         raise RuntimeError(f"{pending.cursor.rowcount} rows written where {pending.rows} were expected")
 

@@ -79,3 +79,16 @@ def test_a_rollback_drops_it(postgres_engine):
         session.rollback()
         assert session.execute(text("SELECT count(*) FROM flight")).scalar_one() == 0
     assert _count(postgres_engine) == 0
+
+
+def test_a_connection_lost_with_a_statement_in_flight_rolls_back_and_the_pool_goes_on(postgres_engine):
+    session = Session(postgres_engine)
+    backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    send_without_waiting(session, "INSERT INTO flight SELECT n FROM generate_series(1, 10) AS n, pg_sleep(5)", {})
+    with postgres_engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    with pytest.raises(DBAPIError):
+        settle(session)
+    session.rollback()
+    session.close()
+    assert _count(postgres_engine) == 0

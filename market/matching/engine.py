@@ -17,6 +17,7 @@ from collections import defaultdict
 from market.matching.book import DEFAULT_POLICY, AgreementTerms, Allocation, Book, Line, Offer, Order, Policy, Pricing
 from market.matching.network import Network, decompose, hub_network, overlaps, pair_network
 from market.matching.solver import solve
+from market.runtime import collector_paused
 
 
 def poverty_premium(offer: Offer, policy: Policy) -> int:
@@ -48,6 +49,7 @@ def contract_price(offer: Offer, order: Order, book: Book, policy: Policy, agree
     return offer.ask + freight + (surplus(offer, order, book) + 1) // 2
 
 
+@collector_paused()  # the network's hundreds of thousands of arcs and lines form no cycles
 def match(book: Book, policy: Policy = DEFAULT_POLICY) -> Allocation:
     """The optimal contracts for one product's book. Deterministic for the same book and policy."""
     offers = sorted(book.offers, key=lambda offer: offer.id)

@@ -166,7 +166,8 @@ def create_offers(session: Session, *, actor: Actor, items: Sequence[OfferCreate
     plan, errors = plan_offers(session, [(item, cooperative.id) for item in items])
     if errors:
         raise BatchRefused(errors)
-    append_events(session, write_offers(session, actor=actor, plan=plan))
+    # The audit INSERT runs in the database while the caller serialises the answer; the commit waits for it.
+    append_events(session, write_offers(session, actor=actor, plan=plan), wait=False)
     return [Created(row) for row in plan.rows], cooperative
 
 
@@ -301,7 +302,7 @@ def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate
     plan, errors = plan_orders(session, [(item, buyer) for item in items])
     if errors:
         raise BatchRefused(errors)
-    append_events(session, write_orders(session, actor=actor, plan=plan))
+    append_events(session, write_orders(session, actor=actor, plan=plan), wait=False)  # as create_offers
     return [Created(row) for row in plan.rows]
 
 

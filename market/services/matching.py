@@ -45,6 +45,7 @@ from market.models.common import (
     utcnow,
 )
 from market.models.match_run import MatchRunCreate
+from market.runtime import collector_paused
 from market.services.actors import Actor
 from market.services.audit import StoredRow, append_events, record_event, snapshot
 from market.services.book import GRADE_OF_RANK, load_book
@@ -169,6 +170,7 @@ class PhaseTimes:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
+@collector_paused()  # a product's book, lines and contract rows: many objects, no cycles
 def solve_product(session: Session, *, run_id: int, product: Product, times: PhaseTimes | None = None) -> bool:
     """Solve one product of a running run and write its proposed contracts. False if nothing was left to do.
 
@@ -191,9 +193,10 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     policy = Policy(pricing=Pricing(run.policy.value), poverty_weight=run.parameters.get("poverty_weight_fen", 0))
     with times.phase("solve: match()"):
         allocation = match(book, policy)
+    _write_contracts(session, run, product, book, allocation, times)
+    # Worked out while the database writes the contracts' audit events (left running by _write_contracts).
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
-    _write_contracts(session, run, product, book, allocation, times)
     with times.phase("report: unmatched orders' reasons"):
         summary = _summary(product, book, allocation, baseline)
     with times.phase("write the product's part"):
@@ -258,7 +261,8 @@ def _write_contracts(
         reserve(session, rows, sign=+1)
     with times.phase("audit events"):
         contracts = [(row["id"], StoredRow(_CONTRACTS, row)) for row in rows]
-        _audit_contracts(session, contracts, "contract.propose", before=None)
+        # The database writes the events while the report's baseline and reasons are worked out here.
+        _audit_contracts(session, contracts, "contract.propose", before=None, wait=False)
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:
@@ -299,7 +303,12 @@ def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allo
 
 
 def _audit_contracts(
-    session: Session, contracts: list[tuple[int, Any]], action: str, before: str | None, actor: Actor = MATCHER
+    session: Session,
+    contracts: list[tuple[int, Any]],
+    action: str,
+    before: str | None,
+    actor: Actor = MATCHER,
+    wait: bool = True,
 ) -> None:
     """One audit event per contract, given as (id, its snapshot or StoredRow), appended in one statement;
     `before`, when given, is the status the contract had (a snapshot's other columns are as after)."""
@@ -319,7 +328,7 @@ def _audit_contracts(
         }
         for contract_id, after in contracts
     ]
-    append_events(session, events)
+    append_events(session, events, wait=wait)
 
 
 def finish_match_run(session: Session, *, run_id: int, auto_approve: bool = False) -> MatchRun:

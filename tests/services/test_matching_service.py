@@ -154,7 +154,9 @@ def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engi
     appended = []
     real_append = matching.append_events
     monkeypatch.setattr(
-        matching, "append_events", lambda session, events: appended.extend(events) or real_append(session, events)
+        matching,
+        "append_events",
+        lambda session, events, **options: appended.extend(events) or real_append(session, events, **options),
     )
     run_id = _running_run(engine)
     with session_scope(engine) as session:
