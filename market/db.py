@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, create_engine
 
 from market.config import ConfigError, Settings
@@ -165,27 +166,41 @@ _IN_FLIGHT = "market.in_flight"
 
 @dataclass
 class _InFlight:
+    """A connection's statements sent in pipeline mode, with the rows each is to touch (None: any)."""
+
     pipeline: psycopg.Pipeline
-    cursor: psycopg.Cursor
-    statement: str
-    rows: int | None
+    sent: list[tuple[psycopg.Cursor, str, int | None]]
 
 
-def send_without_waiting(session: Session, statement: str, params: Mapping[str, Any], *, rows: int | None = None):
-    """PostgreSQL: send `statement` (psycopg's %(name)s parameters) and return at once, so that the
-    database runs it while this process goes on with work of its own (parsing the next rows, say).
+def send_without_waiting(
+    session: Session,
+    statement: str | ClauseElement,
+    params: Mapping[str, Any] | None = None,
+    *,
+    rows: int | None = None,
+) -> None:
+    """PostgreSQL: send `statement` and return at once, so that the database runs it while this
+    process goes on with work of its own (parsing the next rows, say).
 
-    It is waited for (`settle`) before anything else uses the connection: the next statement, a
-    COPY, a commit or rollback. Its error is raised then, as SQLAlchemy raises a statement's error,
-    and so is a count of rows other than `rows`. One statement is in flight at a time.
+    `statement` is SQL with psycopg's %(name)s parameters, or a SQLAlchemy statement, compiled
+    here with the values bound in it (as psycopg adapts them: numbers, text, times, lists of them).
+    Statements sent one after another run in that order. They are waited for (`settle`) before
+    anything else uses the connection: the next statement, a COPY, a commit or rollback. An error
+    is raised then, as SQLAlchemy raises a statement's error, and so is a count of rows other
+    than `rows`.
     """
     connection = session.connection()
-    _settle_connection(connection)
+    if not isinstance(statement, str):
+        compiled = statement.compile(dialect=connection.dialect)
+        statement, params = str(compiled), compiled.params
+    pending: _InFlight | None = connection.info.get(_IN_FLIGHT)
     driver = connection.connection.driver_connection
-    pipeline = driver.pipeline()
-    pipeline.__enter__()  # psycopg's pipeline mode: execute() sends, results are read at the sync
+    if pending is None:
+        pipeline = driver.pipeline()
+        pipeline.__enter__()  # psycopg's pipeline mode: execute() sends, results are read at the sync
+        pending = connection.info[_IN_FLIGHT] = _InFlight(pipeline, [])
     cursor = driver.cursor()
-    connection.info[_IN_FLIGHT] = _InFlight(pipeline, cursor, statement, rows)
+    pending.sent.append((cursor, statement, rows))
     cursor.execute(statement, params)
 
 
@@ -207,16 +222,18 @@ def _settle(info: dict[str, Any], *, quiet: bool = False, connection: Connection
     try:
         pending.pipeline.__exit__(None, None, None)
     except psycopg.Error as error:
-        lost = pending.cursor.connection.broken
+        lost = pending.sent[0][0].connection.broken
         if lost and connection is not None:
             connection.invalidate(error)  # as SQLAlchemy does with a statement's lost connection
         if quiet:
             return
+        failed = next((sql for cursor, sql, _ in pending.sent if cursor.pgresult is None), pending.sent[-1][1])
         raise DBAPIError.instance(
-            pending.statement, None, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost
+            failed, None, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost
         ) from None
-    if not quiet and pending.rows is not None and pending.cursor.rowcount != pending.rows:
-        raise RuntimeError(f"{pending.cursor.rowcount} rows written where {pending.rows} were expected")
+    for cursor, _, rows in pending.sent:
+        if not quiet and rows is not None and cursor.rowcount != rows:
+            raise RuntimeError(f"{cursor.rowcount} rows written where {rows} were expected")
 
 
 # Fewer rows than this go in by INSERT ... RETURNING, one round trip: COPY's own round trips

@@ -92,3 +92,25 @@ def test_a_connection_lost_with_a_statement_in_flight_rolls_back_and_the_pool_go
     session.rollback()
     session.close()
     assert _count(postgres_engine) == 0
+
+
+def test_statements_sent_one_after_another_run_in_order_and_core_statements_are_compiled(postgres_engine):
+    from sqlalchemy import Integer, column, insert, table, update
+
+    flight = table("flight", column("n", Integer))
+    with session_scope(postgres_engine) as session:
+        send_without_waiting(session, insert(flight).values(n=5), rows=1)
+        send_without_waiting(session, update(flight).where(flight.c.n == 5).values(n=6), rows=1)
+        send_without_waiting(session, "UPDATE flight SET n = n + %(step)s", {"step": 10}, rows=1)
+    with Session(postgres_engine) as session:
+        assert session.execute(text("SELECT n FROM flight")).scalars().all() == [16]
+
+
+def test_the_statement_that_failed_is_named_and_the_others_are_undone(postgres_engine):
+    with pytest.raises(DBAPIError, match="INSERT INTO flight SELECT 1"):
+        with session_scope(postgres_engine) as session:
+            send_without_waiting(session, "INSERT INTO flight VALUES (2)", {})
+            send_without_waiting(session, "INSERT INTO flight VALUES (1)", {})
+            send_without_waiting(session, "INSERT INTO flight SELECT 1", {})
+            send_without_waiting(session, "INSERT INTO flight VALUES (3)", {})
+    assert _count(postgres_engine) == 0

@@ -194,7 +194,7 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     with times.phase("solve: match()"):
         allocation = match(book, policy)
     _write_contracts(session, run, product, book, allocation, times)
-    # Worked out while the database writes the contracts' audit events (left running by _write_contracts).
+    # Worked out while the database reserves the tonnage and writes the audit events (_write_contracts).
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
     with times.phase("report: unmatched orders' reasons"):
@@ -257,12 +257,14 @@ def _write_contracts(
     with times.phase("write contracts"):
         rows = _contract_rows(run, product, book, allocation)
         insert_rows_with_ids(session, _CONTRACTS, rows)
-    with times.phase("reserve tonnage"):
-        reserve(session, rows, sign=+1)
+    # The audit events and reservations are left running in the database while the report's baseline
+    # and reasons are worked out; writing the product's part waits for them. Events first: drawing
+    # their ids is a query, which would wait for anything already running.
     with times.phase("audit events"):
         contracts = [(row["id"], StoredRow(_CONTRACTS, row)) for row in rows]
-        # The database writes the events while the report's baseline and reasons are worked out here.
         _audit_contracts(session, contracts, "contract.propose", before=None, wait=False)
+    with times.phase("reserve tonnage"):
+        reserve(session, rows, sign=+1, wait=False)
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
+from market.db import send_without_waiting
 from market.models import DemandOrder, PurchaseAgreement, SupplyOffer
 from market.models.common import OfferStatus, OrderStatus, utcnow
 
@@ -47,18 +48,25 @@ def _changes(session: Session, changes: dict[int, int]):
     ).cte("delta")
 
 
-def _apply(session: Session, table, changes: dict[int, int], assignments) -> None:
-    """One set-based UPDATE ... FROM the changes; `assignments(kg)` gives its SET clause."""
+def _apply(session: Session, table, changes: dict[int, int], assignments, wait: bool = True) -> None:
+    """One set-based UPDATE ... FROM the changes; `assignments(kg)` gives its SET clause. Unless `wait`
+    (PostgreSQL), it is left running in the database (`send_without_waiting`)."""
     if not changes:
         return
     delta = _changes(session, changes)
-    session.execute(update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg)))
+    statement = update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg))
+    if wait or session.get_bind().dialect.name != "postgresql":
+        session.execute(statement)
+    else:
+        send_without_waiting(session, statement, rows=len(changes))
 
 
-def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
+def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int, wait: bool = True) -> None:
     """Add (sign +1) or release (sign -1) contracted kg on offers, orders and agreements, with their statuses.
 
     `rows` carry offer_id (None: leave the lot alone), order_id, agreement_id and quantity_kg.
+    Unless `wait`, adding leaves its UPDATEs running in the database while the caller goes on (a
+    CHECK they break is raised at the connection's next use, `market.db.send_without_waiting`).
 
     Kg released from a lot that was withdrawn (or an order cancelled) in the meantime stays
     withdrawn (cancelled); a cancelled call-off's kg go back to its agreement.
@@ -87,6 +95,7 @@ def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
             ),
             "updated_at": now,
         },
+        wait=wait,
     )
     # Contracted before called-off: the agreement's CHECK holds contracted <= called off at every step.
     _apply(
@@ -97,6 +106,7 @@ def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
             "contracted_kg": agreement.contracted_kg + kg,
             "updated_at": now,
         },
+        wait=wait,
     )
     order_cancelled = order.status == OrderStatus.cancelled.value
     if sign < 0:
@@ -135,4 +145,5 @@ def reserve(session: Session, rows: list[dict[str, Any]], *, sign: int) -> None:
             ),
             "updated_at": now,
         },
+        wait=wait,
     )

@@ -116,13 +116,22 @@ def test_finishing_before_every_product_is_solved_is_refused(engine, apple_book)
         matching.finish_match_run(session, run_id=run_id)
 
 
-def test_reservations_take_one_statement_per_table_however_many_rows(engine, apple_book):
+def test_reservations_take_one_statement_per_table_however_many_rows(engine, apple_book, monkeypatch):
     from sqlalchemy import event
 
     from market.models import DemandOrder
+    from market.services import reservations
 
     statements = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    # On PostgreSQL they are sent without waiting for them, past SQLAlchemy's execution events.
+    send = reservations.send_without_waiting
+
+    def sent(session, statement, *args, **options):
+        statements.append(str(statement.compile(dialect=session.get_bind().dialect)))
+        return send(session, statement, *args, **options)
+
+    monkeypatch.setattr(reservations, "send_without_waiting", sent)
     run_id = _running_run(engine)
     with session_scope(engine) as session:
         matching.solve_product(session, run_id=run_id, product=Product.apple)
