@@ -6,7 +6,7 @@ a task, a CLI command) commits once at the end, so an error leaves nothing behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -117,6 +117,13 @@ def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(values)
 
 
+def int_array(values: Iterable[int]) -> str:
+    """Integers as one PostgreSQL array literal ("{1,2,3}"), for a parameter the SQL casts to bigint[]:
+    psycopg adapts a list element by element in Python, which costs more than the statement for
+    tens of thousands of ids."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 class JsonText(str):
     """A JSON document already written out, for a JSON column: COPY sends the text as it is."""
 
@@ -201,7 +208,15 @@ def send_without_waiting(
         pending = connection.info[_IN_FLIGHT] = _InFlight(pipeline, [])
     cursor = driver.cursor()
     pending.sent.append((cursor, statement, rows))
-    cursor.execute(statement, params)
+    try:
+        cursor.execute(statement, params)
+    except psycopg.Error as error:  # pipeline mode reads the results that have come in: an earlier one failed
+        del connection.info[_IN_FLIGHT]
+        try:
+            pending.pipeline.__exit__(type(error), error, None)
+        except psycopg.Error:
+            pass
+        raise _failure(pending, error, connection) from None
 
 
 def settle(session: Session) -> None:
@@ -222,18 +237,23 @@ def _settle(info: dict[str, Any], *, quiet: bool = False, connection: Connection
     try:
         pending.pipeline.__exit__(None, None, None)
     except psycopg.Error as error:
-        lost = pending.sent[0][0].connection.broken
-        if lost and connection is not None:
-            connection.invalidate(error)  # as SQLAlchemy does with a statement's lost connection
-        if quiet:
-            return
-        failed = next((sql for cursor, sql, _ in pending.sent if cursor.pgresult is None), pending.sent[-1][1])
-        raise DBAPIError.instance(
-            failed, None, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost
-        ) from None
+        failure = _failure(pending, error, connection)
+        if not quiet:
+            raise failure from None
+        return
     for cursor, _, rows in pending.sent:
         if not quiet and rows is not None and cursor.rowcount != rows:
             raise RuntimeError(f"{cursor.rowcount} rows written where {rows} were expected")
+
+
+def _failure(pending: _InFlight, error: psycopg.Error, connection: Connection | None) -> DBAPIError:
+    """A statement in flight failed: the error as SQLAlchemy raises a statement's, naming the first one
+    without a result (the rest were skipped after it); a lost connection is invalidated, as SQLAlchemy does."""
+    lost = pending.sent[0][0].connection.broken
+    if lost and connection is not None:
+        connection.invalidate(error)
+    failed = next((sql for cursor, sql, _ in pending.sent if cursor.pgresult is None), pending.sent[-1][1])
+    return DBAPIError.instance(failed, None, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost)
 
 
 # Fewer rows than this go in by INSERT ... RETURNING, one round trip: COPY's own round trips

@@ -46,7 +46,12 @@ def value_fen(kg: int, fen_per_tonne: int) -> int:
 
 
 def fen_from_kg_fen(kg_times_fen_per_tonne: int | Decimal) -> int:
-    """A sum of kg x fen-per-tonne products, in fen: divided and rounded once, so totals stay exact."""
+    """A sum of kg x fen-per-tonne products, in fen: divided and rounded once (half away from zero),
+    so totals stay exact."""
+    if type(kg_times_fen_per_tonne) is int:  # integer arithmetic, as exact and many times cheaper
+        whole, rest = divmod(abs(kg_times_fen_per_tonne), KG_PER_TONNE)
+        fen = whole + (2 * rest >= KG_PER_TONNE)
+        return fen if kg_times_fen_per_tonne >= 0 else -fen
     return int((Decimal(kg_times_fen_per_tonne) / KG_PER_TONNE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

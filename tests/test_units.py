@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import given
@@ -45,3 +45,13 @@ def test_summing_first_and_rounding_once_is_exact(lots):
     exact = sum(Decimal(kg) * price / 1000 for kg, price in lots)
     total = fen_from_kg_fen(sum(kg * price for kg, price in lots))
     assert abs(Decimal(total) - exact) <= Decimal("0.5")
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_whole_products_round_as_the_decimal_rule_does(kg_fen):
+    decimal = int((Decimal(kg_fen) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    assert fen_from_kg_fen(kg_fen) == decimal == fen_from_kg_fen(Decimal(kg_fen))
+
+
+def test_ties_round_away_from_zero():
+    assert [fen_from_kg_fen(n) for n in (500, 499, 1500, -500, -499, -1500, 0)] == [1, 0, 2, -1, 0, -2, 0]

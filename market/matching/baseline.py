@@ -55,48 +55,43 @@ def _fill(
 ) -> int:
     """Fill `order` up to `wanted` kg from the offers cheapest first; the kg filled. Every later offer
     costs as much or more, so the first one too dear for `paid` ends the walk."""
-    ranked, prices, count = cheapest.ranked, cheapest.prices, len(cheapest.ranked)
+    ranked, prices, jump, count = cheapest.ranked, cheapest.prices, cheapest.jump, len(cheapest.ranked)
+    grades, starts, ends = cheapest.grades, cheapest.starts, cheapest.ends
     min_grade, start, end = order.min_grade, order.start, order.end
     filled, position = 0, 0
     while filled < wanted and position < count:
         i = ranked[position]
         if left[i] == 0:
-            position = cheapest.skip_sold_out(position, left)
+            # A run of sold-out offers: passed once, then jumped over from where it began.
+            began = position
+            while position < count and left[ranked[position]] == 0:
+                ahead = jump[position]
+                position = ahead if ahead > position else position + 1
+            jump[began] = position
             continue
-        if paid - prices[position] <= 0:
+        if paid <= prices[position]:
             break
-        position += 1
-        offer = offers[i]
-        if offer.grade < min_grade or offer.start > end or start > offer.end:
+        if grades[position] < min_grade or starts[position] > end or start > ends[position]:
+            position += 1
             continue
+        position += 1
         kg = min(wanted - filled, left[i])
         left[i] -= kg
         filled += kg
-        allocation.lines.append(make_line(offer, order, kg, book, policy, agreement_price))
+        allocation.lines.append(make_line(offers[i], order, kg, book, policy, agreement_price))
     return filled
 
 
 class _Ranked:
-    """Offers by delivered price (ask + freight to one destination), cheapest first, ties to the older offer.
+    """Offers by delivered price (ask + freight to one destination), cheapest first, ties to the older
+    offer, with each position's price, grade and window beside it.
 
     Sold-out offers stay in the list, but a walk jumps over them: `jump[p]`, when greater than p, is a
-    later position with every offer from p up to it sold out (a link, shortened as it is followed)."""
+    later position with every offer from p up to it sold out (offers never come back)."""
 
-    def __init__(self, ranked: list[int], prices: list[int]) -> None:
-        self.ranked = ranked
-        self.prices = prices
+    def __init__(self, ranked: list[int], prices: list[int], grades: list[int], starts: list[int], ends: list[int]):
+        self.ranked, self.prices, self.grades, self.starts, self.ends = ranked, prices, grades, starts, ends
         self.jump = list(range(len(ranked)))
-
-    def skip_sold_out(self, position: int, left: list[int]) -> int:
-        """The first position from `position` on whose offer is not sold out (or the end)."""
-        ranked, jump, count = self.ranked, self.jump, len(self.ranked)
-        passed = []
-        while position < count and left[ranked[position]] == 0:
-            passed.append(position)
-            position = max(jump[position], position + 1)
-        for sold_out in passed:
-            jump[sold_out] = position
-        return position
 
 
 class _PriceLists:
@@ -108,6 +103,8 @@ class _PriceLists:
         self.ask = np.array([offer.ask for offer in offers], dtype=np.int64)
         self.origin = np.array([offer.origin for offer in offers], dtype=np.int64)
         self.grade = np.array([offer.grade for offer in offers], dtype=np.int64)
+        self.start = np.array([offer.start for offer in offers], dtype=np.int64)
+        self.end = np.array([offer.end for offer in offers], dtype=np.int64)
         self.cooperative_id = np.array([offer.cooperative_id for offer in offers], dtype=np.int64)
         shape = (len(book.freight), len(book.freight[0]) if book.freight else 0)
         self.freight = np.array(book.freight, dtype=np.int64).reshape(shape)
@@ -118,10 +115,16 @@ class _PriceLists:
         """The `admitted` offers by delivered price; the sort is stable, so equal prices stay in id order."""
         indices = np.flatnonzero(admitted)
         if not indices.size:
-            return _Ranked([], [])  # no offers at all: the freight table may have no columns either
+            return _Ranked([], [], [], [], [])  # no offers at all: the freight table may have no columns either
         delivered = self.ask[indices] + self.freight[self.origin[indices], destination]
-        order = np.argsort(delivered, kind="stable")
-        return _Ranked(indices[order].tolist(), delivered[order].tolist())
+        ranked = indices[np.argsort(delivered, kind="stable")]
+        return _Ranked(
+            ranked.tolist(),
+            np.sort(delivered, kind="stable").tolist(),
+            self.grade[ranked].tolist(),
+            self.start[ranked].tolist(),
+            self.end[ranked].tolist(),
+        )
 
     def open_market(self, destination: int, min_grade: int) -> _Ranked:
         key = (destination, min_grade)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Pricing(StrEnum):
@@ -29,8 +30,9 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-@dataclass(frozen=True)
-class Offer:
+# Offers and orders are named tuples: a book holds tens of thousands of each, and a tuple is made
+# several times faster than a frozen dataclass (which sets each field through object.__setattr__).
+class Offer(NamedTuple):
     id: int
     cooperative_id: int
     grade: int  # 3 premium, 2 first, 1 second
@@ -43,8 +45,7 @@ class Offer:
     member_households: int = 0
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     id: int
     buyer_id: int
     min_grade: int

@@ -45,6 +45,7 @@ from market.db import (
     draw_ids,
     insert_rows,
     insert_rows_with_ids,
+    int_array,
     send_without_waiting,
     session_scope,
     settle,
@@ -359,8 +360,8 @@ def _insert_stored_row_events(
                 "actor": str(actor),
                 "action": str(action),
                 "object_type": str(object_type),
-                "event_ids": event_ids,
-                "object_ids": object_ids,
+                "event_ids": int_array(event_ids),
+                "object_ids": int_array(object_ids),
             },
             rows=len(event_ids),
         )

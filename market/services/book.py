@@ -9,7 +9,7 @@ from market.matching import AgreementTerms, Book, Offer, Order
 from market.matching.transport import freight_fen_per_tonne
 from market.models import Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
 from market.models.common import Grade, OfferStatus, OrderStatus, Product
-from market.places import find_origin
+from market.places import Place, find_origin
 
 GRADE_RANK = {grade: grade.rank for grade in Grade}
 GRADE_OF_RANK = {grade.rank: grade for grade in Grade}
@@ -82,8 +82,10 @@ def load_book(session: Session, product: Product) -> Book:
     # A lot leaves from its township's collection point (or its cooperative, off the map).
     origin_points: dict[object, tuple[float, float]] = {}
     offer_origin_keys = []
+    places: dict[tuple[str, str | None], Place | None] = {}  # a book names its few townships again and again
     for row in offer_rows:
-        place = find_origin(row.township, row.township_zh)
+        named = (row.township, row.township_zh)
+        place = places[named] if named in places else places.setdefault(named, find_origin(*named))
         key = place.key if place else ("cooperative", row.cooperative_id)
         origin_points.setdefault(key, (place.latitude, place.longitude) if place else (row.latitude, row.longitude))
         offer_origin_keys.append(key)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from market.db import one_of
 from market.models import Buyer, Contract, Cooperative, DemandOrder, MatchRun, MatchRunPart, PurchaseAgreement
 from market.models.match_report import (
     AgreementLine,
@@ -114,7 +115,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
         dict(
             session.execute(
                 select(DemandOrder.id, DemandOrder.reference).where(
-                    DemandOrder.id.in_([item["order_id"] for item in unmatched])
+                    one_of(session, DemandOrder.id, [item["order_id"] for item in unmatched])
                 )
             ).all()
         )

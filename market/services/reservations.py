@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
-from market.db import send_without_waiting
+from market.db import int_array, send_without_waiting
 from market.models import DemandOrder, PurchaseAgreement, SupplyOffer
 from market.models.common import OfferStatus, OrderStatus, utcnow
 
@@ -36,8 +36,8 @@ def _changes(session: Session, changes: dict[int, int]):
     ids, kgs = zip(*sorted(changes.items()), strict=True)
     if session.get_bind().dialect.name == "postgresql":
         return select(
-            func.unnest(literal(list(ids), ARRAY(BigInteger))).label("row_id"),
-            func.unnest(literal(list(kgs), ARRAY(BigInteger))).label("kg"),
+            func.unnest(cast(literal(int_array(ids)), ARRAY(BigInteger))).label("row_id"),
+            func.unnest(cast(literal(int_array(kgs)), ARRAY(BigInteger))).label("kg"),
         ).cte("delta")
     pairs = func.json_each(literal(json.dumps([list(pair) for pair in zip(ids, kgs, strict=True)]))).table_valued(
         "value"
