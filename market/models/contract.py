@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
@@ -38,18 +38,23 @@ class Contract(SQLModel, table=True):
         CheckConstraint("price_fen > 0", name="price_positive"),
         CheckConstraint("value_fen >= 0 AND transport_fen >= 0 AND earned_fen >= 0", name="money_non_negative"),
         CheckConstraint("shipped_kg >= 0 AND accepted_kg >= 0 AND accepted_kg <= shipped_kg", name="delivered"),
-        # A run writes each pair once, however often its task is delivered.
+        # A run writes each pair once, however often its task is delivered. Also the index that finds
+        # a run's contracts (match_run_id leads it).
         UniqueConstraint("match_run_id", "offer_id", "order_id"),
+        # The cooperative and buyer are the lot's and the order's, checked with them in one lookup
+        # each (migration 0007).
+        ForeignKeyConstraint(["offer_id", "cooperative_id"], ["supply_offer.id", "supply_offer.cooperative_id"]),
+        ForeignKeyConstraint(["order_id", "buyer_id"], ["demand_order.id", "demand_order.buyer_id"]),
         Index(None, "status", "product"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    match_run_id: int = Field(foreign_key="match_run.id", index=True)
-    offer_id: int = Field(foreign_key="supply_offer.id", index=True)
-    order_id: int = Field(foreign_key="demand_order.id", index=True)
+    match_run_id: int = Field(foreign_key="match_run.id")
+    offer_id: int = Field(index=True)
+    order_id: int = Field(index=True)
     agreement_id: int | None = Field(default=None, foreign_key="purchase_agreement.id", index=True)
-    cooperative_id: int = Field(foreign_key="cooperative.id", index=True)
-    buyer_id: int = Field(foreign_key="buyer.id", index=True)
+    cooperative_id: int = Field(index=True)
+    buyer_id: int = Field(index=True)
     product: Product = Field(sa_type=enum_type(Product))
     grade: Grade = Field(sa_type=enum_type(Grade))
     quantity_kg: int = Field(sa_type=Kilograms)

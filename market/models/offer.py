@@ -37,6 +37,8 @@ class SupplyOffer(SQLModel, table=True):
         CheckConstraint("min_price_fen > 0", name="price_positive"),
         CheckConstraint("available_from <= available_until", name="window"),
         UniqueConstraint("cooperative_id", "reference"),
+        # What a contract's composite foreign key names: its lot, and the cooperative that owns it.
+        UniqueConstraint("id", "cooperative_id"),
         Index(None, "status", "product"),
     )
 

@@ -38,6 +38,8 @@ class DemandOrder(SQLModel, table=True):
         CheckConstraint("max_price_fen > 0", name="price_positive"),
         CheckConstraint("deliver_from <= deliver_until", name="window"),
         UniqueConstraint("buyer_id", "reference"),
+        # What a contract's composite foreign key names: its order, and the buyer that placed it.
+        UniqueConstraint("id", "buyer_id"),
         Index(None, "status", "product"),
     )
 
