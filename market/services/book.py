@@ -17,8 +17,10 @@ GRADE_OF_RANK = {grade.rank: grade for grade in Grade}
 
 def load_book(session: Session, product: Product) -> Book:
     """Open offers and orders of `product` with kg left, the agreements they call off, and freight."""
+    # Plain column queries on the session's connection: the ORM's row handling has nothing to add here.
+    connection = session.connection()
     offer_remaining = SupplyOffer.quantity_kg - SupplyOffer.contracted_kg - SupplyOffer.withdrawn_kg
-    offer_rows = session.execute(
+    offer_rows = connection.execute(
         select(
             SupplyOffer.id,
             SupplyOffer.cooperative_id,
@@ -43,7 +45,7 @@ def load_book(session: Session, product: Product) -> Book:
         .order_by(SupplyOffer.id)
     ).all()
     order_remaining = DemandOrder.quantity_kg - DemandOrder.contracted_kg - DemandOrder.cancelled_kg
-    order_rows = session.execute(
+    order_rows = connection.execute(
         select(
             DemandOrder.id,
             DemandOrder.buyer_id,
@@ -65,7 +67,7 @@ def load_book(session: Session, product: Product) -> Book:
     ).all()
     agreement_ids = sorted({row.agreement_id for row in order_rows if row.agreement_id is not None})
     agreements = (
-        session.execute(
+        connection.execute(
             select(
                 PurchaseAgreement.id,
                 PurchaseAgreement.cooperative_id,
