@@ -56,12 +56,17 @@ def _no_scratch_databases_left(pid: int) -> None:
 @pytest.mark.postgres
 def test_the_import_benchmark_runs_and_prints_its_target_line():
     result = _run(
-        "bench.import_", "--rows", "60", "--repeat", "1", "--batches", "1", "--batch-size", "20", "--singles", "2"
-    )
+        "bench.import_", "--rows", "60", "--repeat", "1", "--batches", "1", "--batch-size", "20", "--singles", "2",
+        "--clients", "2",
+    )  # fmt: skip
     out = result.stdout
     assert "wrote 30 offers and 30 orders as CSV" in out
     assert re.search(r"^CSV\s+1\s", out, re.M) and re.search(r"^XLSX\s+1\s", out, re.M)
     assert "POST /orders/batch (20 items)" in out and "POST /offers/batch (20 items)" in out
+    # Under market serve: two clients, a request each, every item stored (the benchmark checks).
+    assert re.search(r"^POST /orders/batch \(20 items\)\s+2\s+[\d,]+$", out, re.M), out
+    for kind in ("orders", "offers"):
+        assert re.search(rf"^POST /{kind}/batch, 2 clients: [\d,]+ items/s, target ≥ 20,000 items/s", out, re.M)
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"import: [\d,]+ rows/s, target ≥ 20,000 rows/s, ratio \d+\.\d\d", last), last
 
