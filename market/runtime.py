@@ -44,3 +44,12 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
         if resume:
             gc.collect(1)
+
+
+def freeze_startup_objects() -> None:
+    """Leave everything alive now (modules, the app, its metadata and schemas) out of every later
+    collection, which then walks only what requests and tasks allocate: called by a server process
+    once it has started (a gunicorn or Celery worker, after the fork), as the gc module's
+    documentation advises for pre-fork servers."""
+    gc.collect()
+    gc.freeze()

@@ -6,6 +6,7 @@ import sys
 
 from market.app import create_app
 from market.config import ConfigError, configure_logging, get_settings
+from market.runtime import freeze_startup_objects
 
 try:
     _settings = get_settings()
@@ -14,6 +15,7 @@ try:
         raise ConfigError("SECRET_KEY is not set: every worker must sign sessions with the same key")
     configure_logging(_settings)
     app = create_app(_settings, check_database=True)
+    freeze_startup_objects()
 except ConfigError as exc:
     # One line, then stop. Exit status 3 is gunicorn's "worker failed to boot": the master
     # shuts down instead of restarting the worker for ever.

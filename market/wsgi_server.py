@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from market.app import create_app
 from market.config import Settings
+from market.runtime import freeze_startup_objects
 
 
 class _MarketServer(BaseApplication):
@@ -24,7 +25,9 @@ class _MarketServer(BaseApplication):
 
     def load(self):
         # Each worker builds its own app, and so its own database engine, after the fork.
-        return create_app(self._settings)
+        app = create_app(self._settings)
+        freeze_startup_objects()
+        return app
 
 
 def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:

@@ -62,3 +62,25 @@ def _decorated() -> bool:
 
 def test_it_decorates_a_function():
     assert _decorated() is False and gc.isenabled()
+
+
+def test_a_started_server_process_freezes_what_it_has_built(tmp_path):
+    """In a process of its own: a frozen object stays out of collections, new garbage is still collected."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc\n"
+        "from market.runtime import freeze_startup_objects\n"
+        "from market.app import create_app\n"
+        "from market.config import load_settings\n"
+        f"create_app(load_settings(database_url='sqlite:///{tmp_path}/m.db', redis_url='', secret_key='x'))\n"
+        "freeze_startup_objects()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "cycle = []; cycle.append(cycle); del cycle\n"
+        "print(frozen, gc.collect())\n"
+    )
+    frozen, collected = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(frozen) > 10_000 and int(collected) >= 1

@@ -12,6 +12,7 @@ import sys
 from celery.signals import worker_process_init, worker_ready
 
 from market.config import ConfigError, get_settings
+from market.runtime import freeze_startup_objects
 from workers import make_celery
 from workers.tasks import dispose_engine_after_fork
 
@@ -27,6 +28,7 @@ except ConfigError as exc:
 def _fresh_engine_per_process(**_kwargs: object) -> None:
     # A prefork child inherits the parent's memory, engine pool included; sockets must not be shared.
     dispose_engine_after_fork()
+    freeze_startup_objects()
 
 
 @worker_ready.connect
