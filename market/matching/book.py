@@ -78,9 +78,9 @@ class Book:
     agreements: tuple[AgreementTerms, ...] = ()
 
 
-@dataclass(frozen=True)
-class Line:
-    """One contract: kg from one offer to one order at one delivered price."""
+class Line(NamedTuple):
+    """One contract: kg from one offer to one order at one delivered price (a named tuple, as offers
+    and orders are: a run makes tens of thousands, and a baseline as many again)."""
 
     offer_id: int
     order_id: int
