@@ -30,7 +30,7 @@ def unmatched_orders(book: Book, allocation: Allocation) -> list[tuple[Order, in
         agreement = terms.get(order.agreement_id) if order.agreement_id is not None else None
         candidates = table.grade_ok(order)
         if agreement is not None:
-            candidates &= table.cooperative_id == agreement.cooperative_id
+            candidates = candidates & (table.cooperative_id == agreement.cooperative_id)
         if not candidates.any():
             reason = Reason.no_supply_of_grade
         elif not (candidates := candidates & table.window_ok(order)).any():
