@@ -18,10 +18,11 @@ def _reasons_plainly(book: Book, filled: dict[int, int]) -> list[tuple[int, int,
             continue
         agreement = terms.get(order.agreement_id)
         paid = order.bid if agreement is None else agreement.price
+        supplier = None if agreement is None else agreement.cooperative_id
         offers = [
             offer
             for offer in book.offers
-            if offer.grade >= order.min_grade and (agreement is None or offer.cooperative_id == agreement.cooperative_id)
+            if offer.grade >= order.min_grade and supplier in (None, offer.cooperative_id)
         ]
         in_window = [offer for offer in offers if offer.start <= order.end and order.start <= offer.end]
         worth = [offer for offer in in_window if paid - offer.ask - book.freight[offer.origin][order.destination] > 0]
