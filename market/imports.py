@@ -31,6 +31,7 @@ import itertools
 import re
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -205,23 +206,35 @@ def _xlsx_tables(path: Path) -> Iterator[Table]:
     # Calamine (Rust) reads a sheet several times faster than openpyxl; blank cells come as "".
     from python_calamine import CalamineWorkbook
 
+    def refused(exc: Exception) -> ImportRefused:  # CalamineError, ZipError, XmlError ...
+        return ImportRefused([RowError(path.name, "", f"not a readable XLSX workbook ({exc})")])
+
     try:
         book = CalamineWorkbook.from_path(str(path))
-        sheets = [book.get_sheet_by_name(name) for name in book.sheet_names]
-    except Exception as exc:  # CalamineError, ZipError, XmlError ...
-        raise ImportRefused([RowError(path.name, "", f"not a readable XLSX workbook ({exc})")]) from None
-    try:
-        for sheet in sheets:
-            # Rows are counted from the sheet's first row (as the spreadsheet numbers them); columns
-            # from its first used column, the same for every row.
-            rows = enumerate(sheet.iter_rows(), start=1)
-            for number, cells in rows:
-                if any(_present(cell) for cell in cells):
-                    headers = ["" if cell is None else _cell_text(cell) or "" for cell in cells]
-                    yield Table(sheet.name, headers, rows, header_row=number)
-                    break
-    finally:
-        book.close()
+        names = book.sheet_names
+    except Exception as exc:
+        raise refused(exc) from None
+    # Calamine parses a sheet without holding the interpreter: one thread reads the sheets in turn,
+    # so the next is parsed while this one's rows are checked and written.
+    with book, ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-reader") as reader:
+        sheets = [reader.submit(book.get_sheet_by_name, name) for name in names]
+        try:
+            for reading in sheets:
+                try:
+                    sheet = reading.result()
+                except Exception as exc:
+                    raise refused(exc) from None
+                # Rows are counted from the sheet's first row (as the spreadsheet numbers them); columns
+                # from its first used column, the same for every row.
+                rows = enumerate(sheet.iter_rows(), start=1)
+                for number, cells in rows:
+                    if any(_present(cell) for cell in cells):
+                        headers = ["" if cell is None else _cell_text(cell) or "" for cell in cells]
+                        yield Table(sheet.name, headers, rows, header_row=number)
+                        break
+        finally:
+            for reading in sheets:
+                reading.cancel()
 
 
 def _present(value: Any) -> bool:
