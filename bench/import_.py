@@ -13,7 +13,8 @@ default the test server's), each dropped afterwards:
   (POST /api/v1/orders/batch, /offers/batch), beside single creates (POST /api/v1/orders) as
   the baseline; medians per request and items per second.
 - The same endpoints under `market serve` (gunicorn, as production runs it) on loopback, C clients
-  each posting B batches at once: the items per second the API takes in.
+  each posting B batches at once, K rounds of each kind taking turns: the items per second the API
+  takes in (median).
 
 Ends with one line per batch endpoint under `market serve` ("POST /orders/batch, 4 clients: X items/s,
 target ≥ 20,000 items/s, ratio R"), the same for XLSX ("import xlsx: ..."), whose ceiling is the
@@ -25,6 +26,7 @@ written are there.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import random
@@ -393,10 +395,13 @@ def batch_endpoints(template: str, *, batches: int, batch_size: int, singles: in
     return rows
 
 
-def batch_endpoints_served(template: str, *, clients: int, batches: int, batch_size: int) -> dict[str, float]:
+def batch_endpoints_served(
+    template: str, *, clients: int, batches: int, batch_size: int, rounds: int = 3
+) -> dict[str, float]:
     """Items per second the API takes in when `clients` post batches at once: `market serve` (gunicorn, as in
-    production) on loopback, each client posting `batches` batches one after another. Bodies are made
-    before the clock; every answer must be a 201, and the rows are counted in the database after."""
+    production) on loopback, each client posting `batches` batches one after another; the median of
+    `rounds`, orders and offers taking turns. Bodies are made before the clock; every answer must be a
+    201, and the rows are counted in the database after."""
     import json
     from concurrent.futures import ThreadPoolExecutor
     from http.client import HTTPConnection
@@ -408,19 +413,19 @@ def batch_endpoints_served(template: str, *, clients: int, batches: int, batch_s
     from market.db import make_engine, session_scope
     from market.models import DemandOrder, SupplyOffer
 
-    rates: dict[str, float] = {}
+    rates: dict[str, list[float]] = {"orders": [], "offers": []}
     with scratch_database("market_bench_served", template=template) as url, tempfile.TemporaryDirectory() as folder:
         tokens = _accounts(url)
         server = Server(url, _free_port(), Path(folder) / "serve.log")
         try:
             server.wait_ready()
             host, port = server.base.removeprefix("http://").split(":")
-            for kind, path, body in _batch_kinds():
+            for (kind, path, body), turn in itertools.product(_batch_kinds(), range(rounds)):
                 headers = {"Authorization": f"Bearer {tokens[kind]}", "Content-Type": "application/json"}
                 bodies = [
                     [
                         json.dumps(
-                            {"items": [body | {"reference": f"{kind}-{c}-{b}-{n}"} for n in range(batch_size)]}
+                            {"items": [body | {"reference": f"{kind}-{turn}-{c}-{b}-{n}"} for n in range(batch_size)]}
                         ).encode()
                         for b in range(batches)
                     ]
@@ -445,7 +450,7 @@ def batch_endpoints_served(template: str, *, clients: int, batches: int, batch_s
                 if set(statuses) != {201}:
                     answered = sorted(set(statuses))
                     raise SystemExit(f"POST {path} under load answered {answered}: {server.log.read_text()}")
-                rates[kind] = clients * batches * batch_size / seconds
+                rates[kind].append(clients * batches * batch_size / seconds)
         finally:
             server.stop()
         engine = make_engine(load_settings(database_url=url))
@@ -454,10 +459,11 @@ def batch_endpoints_served(template: str, *, clients: int, batches: int, batch_s
                 stored = session.execute(
                     select(func.count()).select_from(model).where(model.reference.like(f"{kind}-%"))
                 ).scalar_one()
-                if stored != clients * batches * batch_size:
-                    raise SystemExit(f"{stored} {kind} stored after the load, {clients * batches * batch_size} sent")
+                if stored != rounds * clients * batches * batch_size:
+                    sent = rounds * clients * batches * batch_size
+                    raise SystemExit(f"{stored} {kind} stored after the load, {sent} sent")
         engine.dispose()
-    return rates
+    return {kind: median(measured) for kind, measured in rates.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,12 +521,12 @@ def main(argv: list[str] | None = None) -> int:
             batch_endpoints(template, batches=args.batches, batch_size=args.batch_size, singles=args.singles),
         )
         served = batch_endpoints_served(
-            template, clients=args.clients, batches=args.batches, batch_size=args.batch_size
+            template, clients=args.clients, batches=args.batches, batch_size=args.batch_size, rounds=args.repeat
         )
         print()
         table(
-            [f"batch endpoint (market serve, {args.clients} clients at once)", "requests", "items/s"],
-            [[f"POST /{kind}/batch ({args.batch_size} items)", args.clients * args.batches, rate]
+            [f"batch endpoint (market serve, {args.clients} clients at once)", "requests", "items/s (median)"],
+            [[f"POST /{kind}/batch ({args.batch_size} items)", args.clients * args.batches * args.repeat, rate]
              for kind, rate in served.items()],
         )  # fmt: skip
     print()
