@@ -55,3 +55,12 @@ def test_whole_products_round_as_the_decimal_rule_does(kg_fen):
 
 def test_ties_round_away_from_zero():
     assert [fen_from_kg_fen(n) for n in (500, 499, 1500, -500, -499, -1500, 0)] == [1, 0, 2, -1, 0, -2, 0]
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_tonnes_and_yuan_are_spelt_as_the_decimal_rule_spells_them(amount):
+    tonnes = format(Decimal(amount) / 1000, "f")
+    if "." in tonnes:
+        tonnes = tonnes.rstrip("0").rstrip(".")
+    assert kg_to_tonnes(amount) == tonnes
+    assert fen_to_yuan(amount) == format(Decimal(amount) / 100, ".2f")
