@@ -22,6 +22,7 @@ from market.api.problems import problem
 from market.api.ratelimit import register_rate_limit
 from market.config import Settings
 from market.models.common import MAX_ID, Role
+from market.runtime import collector_paused
 from market.services import accounts, idempotency
 from market.services.actors import Actor
 from market.services.errors import Conflict
@@ -124,6 +125,20 @@ def page_of(items: list[Any], count: int) -> dict[str, Any]:
 
 
 def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _pause_collector_for_batches() -> None:
+        """A batch's thousand items are parsed, validated, written and answered with the collector
+        paused (as `market import` is): its objects form no cycles."""
+        if request.method == "POST" and request.path.endswith("/batch"):
+            g.collector_paused = collector_paused()
+            g.collector_paused.__enter__()
+
+    @app.teardown_request
+    def _resume_collector(_error: BaseException | None) -> None:
+        paused = g.pop("collector_paused", None)
+        if paused is not None:
+            paused.__exit__(None, None, None)
+
     @app.before_request
     def _authenticate() -> Response | None:
         if not request.path.startswith(API_PREFIX + "/") or request.endpoint is None:

@@ -361,3 +361,23 @@ def test_a_reference_taken_meanwhile_is_a_409_and_writes_nothing(client, world, 
     assert response.status_code == 409 and response.content_type == "application/problem+json"
     assert _count(engine, SupplyOffer) == 1
     assert _count(engine, AuditEvent, AuditEvent.action == "offer.create") == 1
+
+
+def test_a_batch_is_taken_with_the_collector_paused_and_only_a_batch(client, world, monkeypatch):
+    import gc
+
+    from market.services import bulk
+
+    seen = []
+    create_orders = bulk.create_orders
+
+    def recorded(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return create_orders(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "create_orders", recorded)
+    assert client.post(ORDERS, json={"items": [order_body()]}, headers=world.buyer).status_code == 201
+    assert seen == [False] and gc.isenabled()
+    refused = client.post(ORDERS, json={"items": [order_body(tonnes="0")]}, headers=world.buyer)
+    assert refused.status_code == 422 and gc.isenabled()  # a refused batch resumes it too
+    assert client.get("/api/v1/orders", headers=world.buyer).status_code == 200 and gc.isenabled()
