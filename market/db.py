@@ -194,9 +194,13 @@ def send_without_waiting(
     Statements sent one after another run in that order. They are waited for (`settle`) before
     anything else uses the connection: the next statement, a COPY, a commit or rollback. An error
     is raised then, as SQLAlchemy raises a statement's error, and so is a count of rows other
-    than `rows`.
+    than `rows`. Elsewhere (SQLite) a SQLAlchemy statement simply runs now (whose driver does not
+    count the rows of a statement that begins with WITH).
     """
     connection = session.connection()
+    if connection.dialect.name != "postgresql" and not isinstance(statement, str):
+        session.execute(statement)
+        return
     if not isinstance(statement, str):
         compiled = statement.compile(dialect=connection.dialect)
         statement, params = str(compiled), compiled.params

@@ -49,13 +49,13 @@ def _changes(session: Session, changes: dict[int, int]):
 
 
 def _apply(session: Session, table, changes: dict[int, int], assignments, wait: bool = True) -> None:
-    """One set-based UPDATE ... FROM the changes; `assignments(kg)` gives its SET clause. Unless `wait`
-    (PostgreSQL), it is left running in the database (`send_without_waiting`)."""
+    """One set-based UPDATE ... FROM the changes; `assignments(kg)` gives its SET clause. Unless `wait`,
+    it is left running in the database (`send_without_waiting`)."""
     if not changes:
         return
     delta = _changes(session, changes)
     statement = update(table).where(table.c.id == delta.c.row_id).values(**assignments(delta.c.kg))
-    if wait or session.get_bind().dialect.name != "postgresql":
+    if wait:
         session.execute(statement)
     else:
         send_without_waiting(session, statement, rows=len(changes))
