@@ -459,8 +459,7 @@ def batch_endpoints_served(
                 stored = session.execute(
                     select(func.count()).select_from(model).where(model.reference.like(f"{kind}-%"))
                 ).scalar_one()
-                if stored != rounds * clients * batches * batch_size:
-                    sent = rounds * clients * batches * batch_size
+                if stored != (sent := rounds * clients * batches * batch_size):
                     raise SystemExit(f"{stored} {kind} stored after the load, {sent} sent")
         engine.dispose()
     return {kind: median(measured) for kind, measured in rates.items()}
