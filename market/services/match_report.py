@@ -39,13 +39,18 @@ def _per(total_fen: int, count: int) -> str | None:
 
 def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:
     contracts = Contract.__table__.c
-    sums = (func.count(), func.sum(contracts.quantity_kg), func.sum(contracts.value_fen))
+    sums = (
+        func.count().label("contracts"),
+        func.sum(contracts.quantity_kg).label("kg"),
+        func.sum(contracts.value_fen).label("value"),
+    )
+    transport_sum = func.sum(contracts.transport_fen).label("transport")
     of_run = contracts.match_run_id == run.id
 
     by_product = {
         row[0]: row[1:]
         for row in session.execute(
-            select(contracts.product, *sums, func.sum(contracts.transport_fen))
+            select(contracts.product, *sums, transport_sum)
             .where(of_run)
             .group_by(contracts.product)
         )
@@ -68,6 +73,12 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             )
         )
 
+    # Each grouping sums the run's contracts alone, then joins the few names: joining first would
+    # carry every contract's name columns through the sort.
+    def grouped(key):
+        return select(key.label("key"), *sums, transport_sum).where(of_run).group_by(key).subquery()
+
+    by_cooperative = grouped(contracts.cooperative_id)
     cooperative_rows = session.execute(
         select(
             Cooperative.id,
@@ -75,28 +86,33 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             Cooperative.name_zh,
             Cooperative.township,
             Cooperative.poor_households,
-            *sums,
-            func.sum(contracts.transport_fen),
+            by_cooperative.c.contracts,
+            by_cooperative.c.kg,
+            by_cooperative.c.value,
+            by_cooperative.c.transport,
         )
-        .join(Contract, Contract.cooperative_id == Cooperative.id)
-        .where(of_run)
-        .group_by(Cooperative.id)
-        .order_by(func.sum(contracts.value_fen).desc(), Cooperative.id)
+        .join(by_cooperative, by_cooperative.c.key == Cooperative.id)
+        .order_by(by_cooperative.c.value.desc(), Cooperative.id)
     ).all()
+    by_buyer = grouped(contracts.buyer_id)
     buyer_rows = session.execute(
-        select(Buyer.id, Buyer.name, Buyer.name_zh, *sums)
-        .join(Contract, Contract.buyer_id == Buyer.id)
-        .where(of_run)
-        .group_by(Buyer.id)
-        .order_by(func.sum(contracts.value_fen).desc(), Buyer.id)
+        select(Buyer.id, Buyer.name, Buyer.name_zh, by_buyer.c.contracts, by_buyer.c.kg, by_buyer.c.value)
+        .join(by_buyer, by_buyer.c.key == Buyer.id)
+        .order_by(by_buyer.c.value.desc(), Buyer.id)
     ).all()
+    by_agreement = grouped(contracts.agreement_id)
     agreement_rows = session.execute(
-        select(PurchaseAgreement, Buyer.name_zh, Cooperative.name_zh, *sums)
-        .join(Contract, Contract.agreement_id == PurchaseAgreement.id)
+        select(
+            PurchaseAgreement,
+            Buyer.name_zh,
+            Cooperative.name_zh,
+            by_agreement.c.contracts,
+            by_agreement.c.kg,
+            by_agreement.c.value,
+        )
+        .join(by_agreement, by_agreement.c.key == PurchaseAgreement.id)
         .join(Buyer, Buyer.id == PurchaseAgreement.buyer_id)
         .join(Cooperative, Cooperative.id == PurchaseAgreement.cooperative_id)
-        .where(of_run)
-        .group_by(PurchaseAgreement.id, Buyer.name_zh, Cooperative.name_zh)
         .order_by(PurchaseAgreement.id)
     ).all()
 
