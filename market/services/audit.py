@@ -353,7 +353,10 @@ def _insert_stored_row_events(
             "SELECT e.id, %(occurred_at)s, %(account_id)s, %(actor)s, %(action)s, %(object_type)s, t.id, "
             f"{_snapshot_sql(table)} "
             "FROM unnest(%(event_ids)s::bigint[], %(object_ids)s::bigint[]) AS e(id, object_id) "
-            f'JOIN "{table.name}" AS t ON t.id = e.object_id',
+            f'JOIN "{table.name}" AS t ON t.id = e.object_id '
+            # The rows' id range, which the primary key finds: without it the join may read the whole
+            # table (its statistics know nothing yet of the rows this transaction has just written).
+            "WHERE t.id BETWEEN %(lowest)s AND %(highest)s",
             {
                 "occurred_at": occurred_at,
                 "account_id": account_id,
@@ -362,6 +365,8 @@ def _insert_stored_row_events(
                 "object_type": str(object_type),
                 "event_ids": int_array(event_ids),
                 "object_ids": int_array(object_ids),
+                "lowest": min(object_ids),
+                "highest": max(object_ids),
             },
             rows=len(event_ids),
         )
