@@ -50,9 +50,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
     by_product = {
         row[0]: row[1:]
         for row in session.execute(
-            select(contracts.product, *sums, transport_sum)
-            .where(of_run)
-            .group_by(contracts.product)
+            select(contracts.product, *sums, transport_sum).where(of_run).group_by(contracts.product)
         )
     }
     product_lines = []
