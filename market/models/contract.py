@@ -50,8 +50,10 @@ class Contract(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     match_run_id: int = Field(foreign_key="match_run.id")
-    offer_id: int = Field(index=True)
-    order_id: int = Field(index=True)
+    # Not indexed alone: no query looks contracts up by lot or order, and lots and orders are never
+    # deleted (migration 0008).
+    offer_id: int
+    order_id: int
     agreement_id: int | None = Field(default=None, foreign_key="purchase_agreement.id", index=True)
     cooperative_id: int = Field(index=True)
     buyer_id: int = Field(index=True)

@@ -36,6 +36,7 @@ class SupplyOffer(SQLModel, table=True):
         CheckConstraint("contracted_kg + withdrawn_kg <= quantity_kg", name="conservation"),
         CheckConstraint("min_price_fen > 0", name="price_positive"),
         CheckConstraint("available_from <= available_until", name="window"),
+        # Also the index that finds a cooperative's lots (cooperative_id leads it): migration 0008.
         UniqueConstraint("cooperative_id", "reference"),
         # What a contract's composite foreign key names: its lot, and the cooperative that owns it.
         UniqueConstraint("id", "cooperative_id"),
@@ -43,7 +44,7 @@ class SupplyOffer(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    cooperative_id: int = Field(foreign_key="cooperative.id", index=True)
+    cooperative_id: int = Field(foreign_key="cooperative.id")
     reference: str | None = Field(default=None, max_length=64)
     product: Product = Field(sa_type=enum_type(Product))
     variety: str | None = Field(default=None, max_length=64)

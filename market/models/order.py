@@ -37,6 +37,7 @@ class DemandOrder(SQLModel, table=True):
         CheckConstraint("contracted_kg + cancelled_kg <= quantity_kg", name="conservation"),
         CheckConstraint("max_price_fen > 0", name="price_positive"),
         CheckConstraint("deliver_from <= deliver_until", name="window"),
+        # Also the index that finds a buyer's orders (buyer_id leads it): migration 0008.
         UniqueConstraint("buyer_id", "reference"),
         # What a contract's composite foreign key names: its order, and the buyer that placed it.
         UniqueConstraint("id", "buyer_id"),
@@ -44,7 +45,7 @@ class DemandOrder(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    buyer_id: int = Field(foreign_key="buyer.id", index=True)
+    buyer_id: int = Field(foreign_key="buyer.id")
     # Called off against this purchase agreement: served only by its cooperative, at its price.
     agreement_id: int | None = Field(default=None, foreign_key="purchase_agreement.id", index=True)
     reference: str | None = Field(default=None, max_length=64)
