@@ -46,7 +46,10 @@ class MatchRun(SQLModel, table=True):
     decided_by_id: int | None = Field(default=None, foreign_key="account.id")
     task_id: str | None = Field(default=None, max_length=64)
     attempts: int = Field(default=0)
-    report: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    # Its audit events carry the report's digest, not a copy (market.services.audit.DIGEST).
+    report: dict[str, Any] | None = Field(
+        default=None, sa_type=JSONDocument, sa_column_kwargs={"info": {"audit": "digest"}}
+    )
     error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp)
     started_at: datetime | None = Field(default=None, sa_type=Timestamp)

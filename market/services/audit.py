@@ -58,6 +58,9 @@ log = logging.getLogger("market.audit")
 
 # Never copied into the audit log.
 _SECRET_COLUMNS = frozenset({"token_hash"})
+# A column declared with info={"audit": DIGEST} holds a large document the row keeps for itself (a
+# match run's report): events carry its `document_digest`, which attests it, rather than copies of it.
+DIGEST = "digest"
 
 # The prev_hash of the first event.
 GENESIS_HASH = "0" * 64
@@ -74,9 +77,29 @@ _TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def snapshot(row: SQLModel) -> dict[str, Any]:
-    """A row's stored columns, as JSON-safe values."""
-    columns = row.__table__.columns  # type: ignore[attr-defined]
-    return json_safe({c.name: getattr(row, c.name) for c in columns if c.name not in _SECRET_COLUMNS})
+    """A row's stored columns, as JSON-safe values (a digested column as its `document_digest`)."""
+    names, digested = _audited_columns(row.__table__)  # type: ignore[attr-defined]
+    values = {name: getattr(row, name) for name in names}
+    for name in digested:
+        values[name] = document_digest(values[name])
+    return json_safe(values)
+
+
+def document_digest(document: Any) -> dict[str, Any] | None:
+    """What an event holds of a digested column: the SHA-256 of the document as JSON (keys sorted, no
+    spaces, ASCII) and that text's length; None stays None."""
+    if document is None:
+        return None
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return {"sha256": hashlib.sha256(text.encode("ascii")).hexdigest(), "bytes": len(text)}
+
+
+@functools.cache
+def _audited_columns(table: Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of the columns an event copies (secrets left out) and of those among them it digests."""
+    names = tuple(column.name for column in table.columns if column.name not in _SECRET_COLUMNS)
+    digested = tuple(column.name for column in table.columns if column.info.get("audit") == DIGEST)
+    return names, digested
 
 
 def row_dict_snapshot(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -86,7 +109,9 @@ def row_dict_snapshot(table: Table) -> Callable[[Mapping[str, Any]], dict[str, A
     for column in table.columns:
         if column.name in _SECRET_COLUMNS:
             continue
-        if isinstance(column.type, SAEnum):
+        if column.info.get("audit") == DIGEST:
+            converters.append((column.name, document_digest))
+        elif isinstance(column.type, SAEnum):
             converters.append((column.name, _enum_value))
         elif isinstance(column.type, DateTime):
             converters.append((column.name, _iso_time))
@@ -302,7 +327,8 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]], *, wait
             given_time, occurred_at = moment, as_utc(moment).astimezone(UTC)
         after = event.get("after")
         if type(after) is StoredRow:
-            if copied and event.get("before") is None:
+            # The database builds the document unless a column is digested (that is done here).
+            if copied and event.get("before") is None and not _audited_columns(after.table)[1]:
                 from_stored_rows.append(position)
                 after = None
             else:

@@ -5,6 +5,7 @@ or remove its events (it lets an unsealed event be sealed, and nothing else)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -21,6 +22,7 @@ from market.services.audit import (
     GENESIS_HASH,
     append_events,
     canonical_json,
+    document_digest,
     event_hash,
     seal_all,
     seal_events,
@@ -159,6 +161,44 @@ def test_the_chain_links_and_verifies_after_a_season_of_api_activity(client, wor
     assert check.intact and check.events == total and check.head_id == last_id and check.unsealed == 0
     assert assert_one_linear_chain(engine) == total
     assert check.head_hash == stored_chain(engine)[-1][2]
+
+
+def test_a_match_runs_events_carry_its_reports_digest_not_a_copy(client, world, engine):
+    """The report stays on the run; every event of the run from its proposal on holds its SHA-256 and
+    length, which an auditor recomputes from the report the API serves."""
+    assert (
+        client.post(
+            "/api/v1/offers", json=offer_body(tonnes="40", min_price_per_tonne="5000"), headers=world.coop
+        ).status_code
+        == 201
+    )
+    assert client.post("/api/v1/orders", json=order_body(tonnes="25"), headers=world.buyer).status_code == 201
+    run = client.post("/api/v1/match-runs", json={}, headers=world.admin).json
+    assert wait_for(client, world.admin, run["id"])["status"] == "proposed"
+    assert client.post(f"/api/v1/match-runs/{run['id']}/approve", headers=world.admin).status_code == 200
+    served = client.get(f"/api/v1/match-runs/{run['id']}", headers=world.admin).json["report"]
+    assert served["totals"]["tonnes"] == "25"
+
+    text = json.dumps(served, sort_keys=True, separators=(",", ":"))
+    expected = {"sha256": hashlib.sha256(text.encode("ascii")).hexdigest(), "bytes": len(text)}
+    assert document_digest(served) == expected
+    changed = served | {"totals": served["totals"] | {"tonnes": "26"}}
+    assert document_digest(changed)["sha256"] != expected["sha256"]
+    with Session(engine) as session:
+        events = {
+            event.action: event
+            for event in session.exec(
+                select(AuditEvent).where(AuditEvent.object_type == "match_run", AuditEvent.object_id == run["id"])
+            ).scalars()
+        }
+    assert events["match_run.start"].after["report"] is None
+    assert events["match_run.propose"].before["report"] is None
+    assert events["match_run.propose"].after["report"] == expected
+    assert events["match_run.approve"].before["report"] == events["match_run.approve"].after["report"] == expected
+    assert events["match_run.approve"].after["status"] == "approved"
+    assert seal_all(engine) > 0
+    with Session(engine) as session:
+        assert verify_chain(session).intact
 
 
 def test_numbers_and_text_hash_the_same_after_the_round_trip_through_the_database(engine):
