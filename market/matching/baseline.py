@@ -12,10 +12,13 @@ Offers sold out are jumped over: a run of them is passed once, then skipped in o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
-from market.matching.book import DEFAULT_POLICY, Allocation, Book, Offer, Order, Policy
-from market.matching.engine import make_line
+from market.matching.book import DEFAULT_POLICY, Allocation, Book, Line, Offer, Order, Policy
+from market.matching.engine import open_market_price
 
 
 def first_come_first_served(book: Book, policy: Policy = DEFAULT_POLICY) -> Allocation:
@@ -25,17 +28,18 @@ def first_come_first_served(book: Book, policy: Policy = DEFAULT_POLICY) -> Allo
     agreement_left = {agreement.id: agreement.kg for agreement in book.agreements}
     allocation = Allocation(lines=[])
     price_lists = _PriceLists(offers, book)
+    price_of = partial(open_market_price, policy.pricing)
 
     for order in sorted(book.orders, key=lambda order: (order.agreement_id is None, order.id)):
         if order.agreement_id is None:
             cheapest = price_lists.open_market(order.destination, order.min_grade)
-            _fill(order, order.kg, order.bid, cheapest, offers, left, book, policy, None, allocation)
+            _fill(order, order.kg, order.bid, cheapest, offers, left, price_of, None, allocation.lines)
         elif order.agreement_id in terms:
             agreement = terms[order.agreement_id]
             cheapest = price_lists.own(agreement.cooperative_id, order.destination)
             wanted = min(order.kg, agreement_left[agreement.id])
             filled = _fill(
-                order, wanted, agreement.price, cheapest, offers, left, book, policy, agreement.price, allocation
+                order, wanted, agreement.price, cheapest, offers, left, price_of, agreement.price, allocation.lines
             )
             agreement_left[agreement.id] -= filled
     return allocation
@@ -48,16 +52,20 @@ def _fill(
     cheapest: _Ranked,
     offers: list[Offer],
     left: list[int],
-    book: Book,
-    policy: Policy,
+    price_of: Callable[[int, int], int],
     agreement_price: int | None,
-    allocation: Allocation,
+    lines: list[Line],
 ) -> int:
     """Fill `order` up to `wanted` kg from the offers cheapest first; the kg filled. Every later offer
-    costs as much or more, so the first one too dear for `paid` ends the walk."""
+    costs as much or more, so the first one too dear for `paid` ends the walk.
+
+    Each line is what `engine.make_line` makes, from the position's delivered price: freight is it
+    less the ask, surplus `paid` less it, the price the agreement's or the policy's (`price_of`)."""
     ranked, prices, jump, count = cheapest.ranked, cheapest.prices, cheapest.jump, len(cheapest.ranked)
     grades, starts, ends = cheapest.grades, cheapest.starts, cheapest.ends
     min_grade, start, end = order.min_grade, order.start, order.end
+    order_id = order.id
+    agreement_id = order.agreement_id if agreement_price is not None else None
     filled, position = 0, 0
     while filled < wanted and position < count:
         i = ranked[position]
@@ -69,7 +77,8 @@ def _fill(
                 position = ahead if ahead > position else position + 1
             jump[began] = position
             continue
-        if paid <= prices[position]:
+        delivered = prices[position]
+        if paid <= delivered:
             break
         if grades[position] < min_grade or starts[position] > end or start > ends[position]:
             position += 1
@@ -78,7 +87,9 @@ def _fill(
         kg = min(wanted - filled, left[i])
         left[i] -= kg
         filled += kg
-        allocation.lines.append(make_line(offers[i], order, kg, book, policy, agreement_price))
+        offer = offers[i]
+        price = agreement_price if agreement_price is not None else price_of(delivered, paid)
+        lines.append(Line(offer.id, order_id, agreement_id, kg, price, delivered - offer.ask, paid - delivered))
     return filled
 
 

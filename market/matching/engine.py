@@ -40,13 +40,17 @@ def contract_price(offer: Offer, order: Order, book: Book, policy: Policy, agree
     """The delivered price per tonne the buyer pays the cooperative."""
     if agreement_price is not None:
         return agreement_price
-    freight = book.freight[offer.origin][order.destination]
-    if policy.pricing == Pricing.ask:
-        return offer.ask + freight
-    if policy.pricing == Pricing.bid:
-        return order.bid
+    return open_market_price(policy.pricing, offer.ask + book.freight[offer.origin][order.destination], order.bid)
+
+
+def open_market_price(pricing: Pricing, delivered: int, bid: int) -> int:
+    """The price per tonne of an open-market trade, from the lot's ask plus freight (`delivered`) and the bid."""
+    if pricing == Pricing.ask:
+        return delivered
+    if pricing == Pricing.bid:
+        return bid
     # Midpoint: the seller nets its ask plus half the surplus, the half rounded up to the fen.
-    return offer.ask + freight + (surplus(offer, order, book) + 1) // 2
+    return delivered + (bid - delivered + 1) // 2
 
 
 @collector_paused()  # the network's hundreds of thousands of arcs and lines form no cycles

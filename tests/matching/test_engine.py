@@ -6,8 +6,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.matching import Book, Offer, Order, Policy, Pricing, first_come_first_served, match
-from market.matching.engine import poverty_premium
+from market.matching import Book, Line, Offer, Order, Policy, Pricing, first_come_first_served, match
+from market.matching.engine import make_line, poverty_premium
 from market.matching.network import hub_network, pair_network
 from market.matching.solver import solve
 from tests.matching.books import books, lp_optimum
@@ -200,8 +200,8 @@ def test_both_solvers_reach_the_same_optimum(book):
     assert costs[NETWORK_SIMPLEX] == costs[ORTOOLS] == -lp_optimum(book)
 
 
-def _reference_first_come_first_served(book: Book) -> list[tuple[int, int, int]]:
-    """The baseline's definition, written the slow and obvious way."""
+def _reference_first_come_first_served(book: Book, policy: Policy) -> list[Line]:
+    """The baseline's definition, written the slow and obvious way; its lines as `make_line` makes them."""
     offers = sorted(book.offers, key=lambda offer: offer.id)
     left = {offer.id: offer.kg for offer in offers}
     terms = {t.id: t for t in book.agreements}
@@ -234,17 +234,18 @@ def _reference_first_come_first_served(book: Book) -> list[tuple[int, int, int]]
                 break
             left[offer.id] -= kg
             filled += kg
-            lines.append((offer.id, order.id, kg))
+            lines.append(make_line(offer, order, kg, book, policy, None if terms_of is None else terms_of.price))
         if terms_of is not None:
             agreement_left[terms_of.id] -= filled
     return lines
 
 
 @settings(max_examples=300, deadline=None)
-@given(books(max_offers=12, max_orders=30))  # more orders than offers: lots sell out, and walks jump over them
-def test_the_fast_baseline_follows_its_definition(book):
-    fast = [(line.offer_id, line.order_id, line.kg) for line in first_come_first_served(book).lines]
-    assert fast == _reference_first_come_first_served(book)
+# More orders than offers: lots sell out, and walks jump over them.
+@given(books(max_offers=12, max_orders=30), st.sampled_from(list(Pricing)))
+def test_the_fast_baseline_follows_its_definition(book, pricing):
+    policy = Policy(pricing=pricing)
+    assert first_come_first_served(book, policy).lines == _reference_first_come_first_served(book, policy)
 
 
 def test_first_come_first_served_with_no_offers_fills_nothing():
