@@ -21,7 +21,6 @@ from market.models.match_report import (
     ProductLine,
     SolverLine,
     Totals,
-    UnmatchedOrder,
 )
 from market.units import fen_from_kg_fen, fen_per, fen_to_yuan, kg_to_tonnes
 
@@ -124,17 +123,9 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
     with_poor = [row for row in cooperative_rows if row.poor_households > 0]
     poor_households = sum(row.poor_households for row in with_poor)
     with_poor_net = sum(int(row[7]) - int(row[8]) for row in with_poor)
-    unmatched = [item for part in parts for item in part.summary["unmatched"]]
-    references = (
-        dict(
-            session.execute(
-                select(DemandOrder.id, DemandOrder.reference).where(
-                    one_of(session, DemandOrder.id, [item["order_id"] for item in unmatched])
-                )
-            ).all()
-        )
-        if unmatched
-        else {}
+    # A part written before parts carried the references (an upgrade in the middle of a run) has them looked up.
+    references = order_references(
+        session, [item["order_id"] for part in parts for item in part.summary["unmatched"] if "reference" not in item]
     )
 
     report = MatchReport(
@@ -216,19 +207,31 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             extra_gains_from_trade=fen_to_yuan(gains - baseline_gains),
             baseline_share_of_optimum=share(baseline_gains, gains) if gains else None,
         ),
-        unmatched_orders=[
-            UnmatchedOrder(
-                order_id=item["order_id"],
-                reference=references.get(item["order_id"]),
-                buyer_id=item["buyer_id"],
-                agreement_id=item["agreement_id"],
-                product=part.product,
-                tonnes_unmatched=kg_to_tonnes(item["kg"]),
-                reason=item["reason"],
-            )
-            for part in parts
-            for item in part.summary["unmatched"]
-        ],
+        unmatched_orders=[],
         solver=[SolverLine(product=part.product, **line) for part in parts for line in part.summary["solver"]],
+    ).model_dump(mode="json")
+    # Thousands of lines in a large run: spelt as UnmatchedOrder dumps them, without a model each.
+    report["unmatched_orders"] = [
+        {
+            "order_id": item["order_id"],
+            "reference": item["reference"] if "reference" in item else references.get(item["order_id"]),
+            "buyer_id": item["buyer_id"],
+            "agreement_id": item["agreement_id"],
+            "product": part.product.value,
+            "tonnes_unmatched": kg_to_tonnes(item["kg"]),
+            "reason": item["reason"],
+        }
+        for part in parts
+        for item in part.summary["unmatched"]
+    ]
+    return report
+
+
+def order_references(session: Session, order_ids: list[int]) -> dict[int, str | None]:
+    """The buyers' own numbers of these orders, by id."""
+    if not order_ids:
+        return {}
+    rows = session.execute(
+        select(DemandOrder.id, DemandOrder.reference).where(one_of(session, DemandOrder.id, order_ids))
     )
-    return report.model_dump(mode="json")
+    return {order_id: reference for order_id, reference in rows}

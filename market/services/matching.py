@@ -51,7 +51,7 @@ from market.services.audit import StoredRow, append_events, record_event, snapsh
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
-from market.services.match_report import build_report
+from market.services.match_report import build_report, order_references
 from market.services.reservations import reserve
 from market.units import value_fen, yuan_to_fen
 
@@ -198,7 +198,7 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
     with times.phase("report: unmatched orders' reasons"):
-        summary = _summary(product, book, allocation, baseline)
+        summary = _summary(session, book, allocation, baseline)
     with times.phase("write the product's part"):
         session.add(MatchRunPart(match_run_id=run_id, product=product, summary=summary))
         session.flush()
@@ -208,9 +208,11 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     return True
 
 
-def _summary(product: Product, book: Book, allocation: Allocation, baseline: Allocation) -> dict[str, Any]:
-    """What the report needs of this product beyond its contracts; integers in kg and fen."""
-    orders = {order.id: order for order in book.orders}
+def _summary(session: Session, book: Book, allocation: Allocation, baseline: Allocation) -> dict[str, Any]:
+    """What the report needs of this product beyond its contracts; integers in kg and fen. The unmatched
+    orders come with their references, looked up here rather than in the run's last step."""
+    unmatched = unmatched_orders(book, allocation)
+    references = order_references(session, [order.id for order, _, _ in unmatched])
     return {
         "offered_kg": sum(offer.kg for offer in book.offers),
         "demanded_kg": sum(order.kg for order in book.orders),
@@ -223,13 +225,13 @@ def _summary(product: Product, book: Book, allocation: Allocation, baseline: All
         "unmatched": [
             {
                 "order_id": order.id,
+                "reference": references.get(order.id),
                 "buyer_id": order.buyer_id,
                 "agreement_id": order.agreement_id,
                 "kg": left,
                 "reason": reason.value,
             }
-            for order, left, reason in unmatched_orders(book, allocation)
-            if order.id in orders
+            for order, left, reason in unmatched
         ],
         "solver": [
             {

@@ -2,10 +2,11 @@
 
 import time
 
-from sqlmodel import func, select
+from sqlmodel import Session, func, select
 
 from market.db import session_scope
-from market.models import AuditEvent, Contract, SupplyOffer
+from market.models import AuditEvent, Contract, MatchRun, SupplyOffer
+from market.models.match_report import MatchReport
 from tests.api.helpers import agreement_body, field_names, offer_body, order_body
 
 
@@ -40,7 +41,9 @@ def _book(client, world):
         headers=world.buyer,
     ).json
     market = client.post(
-        "/api/v1/orders", json=order_body(tonnes="70", max_price_per_tonne="8000.00"), headers=world.other_buyer
+        "/api/v1/orders",
+        json=order_body(tonnes="70", max_price_per_tonne="8000.00", reference="DG-2020-0042"),
+        headers=world.other_buyer,
     ).json
     too_cheap = client.post(
         "/api/v1/orders",
@@ -66,8 +69,13 @@ def test_a_run_proposes_contracts_and_approval_confirms_them(client, world, engi
     assert report["by_agreement"][0]["fulfilled_share"] == "1.0000"
     apples = next(line for line in report["by_product"] if line["product"] == "apple")
     assert (apples["offered_tonnes"], apples["demanded_tonnes"], apples["tonnes"]) == ("100", "130", "100")
-    unmatched = {(item["order_id"], item["reason"]) for item in report["unmatched_orders"]}
-    assert unmatched == {(market["id"], "supply_exhausted"), (too_cheap["id"], "price_gap")}
+    unmatched = {(item["order_id"], item["reference"], item["reason"]) for item in report["unmatched_orders"]}
+    assert unmatched == {(market["id"], "DG-2020-0042", "supply_exhausted"), (too_cheap["id"], None, "price_gap")}
+    # The report as stored is exactly what its model spells (its unmatched lines are written without one).
+    with Session(engine) as session:
+        stored = session.get(MatchRun, run["id"]).report
+    assert MatchReport.model_validate(stored).model_dump(mode="json") == stored
+    assert [item["tonnes_unmatched"] for item in stored["unmatched_orders"]] in (["30", "5"], ["5", "30"])
     assert report["comparison"]["baseline"]["tonnes"] == "100"
     assert report["by_cooperative"][0]["registered_poor_households"] == 120
     assert report["solver"] and all(line["arcs"] > 0 for line in report["solver"])

@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from market.db import session_scope
 from market.jobs import run_match_in_process
-from market.models import Contract, MatchRun, SupplyOffer
+from market.models import Contract, MatchRun, MatchRunPart, SupplyOffer
 from market.models.common import MatchRunStatus, Product
 from market.models.match_run import MatchRunCreate
 from market.services import matching
@@ -186,3 +186,26 @@ def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engi
         assert list(after) == list(expected)  # the key order too: the history page lists them
         assert {type(value) for value in after.values()} <= {int, str, type(None)}
     assert {event.object_id: event.after for event in stored} == {c.id: snapshot(c) for c in contracts}
+
+
+def test_a_part_written_without_references_still_gets_them_in_the_report(engine, client, world):
+    """Parts carry their unmatched orders' references; one written before they did (a run in flight
+    across an upgrade) has them looked up when the report is made."""
+    client.post("/api/v1/offers", json=offer_body(tonnes="30", min_price_per_tonne="5000"), headers=world.coop)
+    body = order_body(tonnes="80", max_price_per_tonne="8000", reference="DG-77")
+    order_id = client.post("/api/v1/orders", json=body, headers=world.buyer).json["id"]
+    run_id = _running_run(engine)
+    with session_scope(engine) as session:
+        assert matching.solve_product(session, run_id=run_id, product=Product.apple)
+    with session_scope(engine) as session:
+        part = session.exec(select(MatchRunPart).where(MatchRunPart.match_run_id == run_id)).one()
+        assert [(item["order_id"], item["reference"]) for item in part.summary["unmatched"]] == [(order_id, "DG-77")]
+        part.summary = part.summary | {
+            "unmatched": [{k: v for k, v in item.items() if k != "reference"} for item in part.summary["unmatched"]]
+        }
+        session.add(part)
+    with session_scope(engine) as session:
+        report = matching.finish_match_run(session, run_id=run_id).report
+    assert [(item["order_id"], item["reference"], item["tonnes_unmatched"]) for item in report["unmatched_orders"]] == [
+        (order_id, "DG-77", "50")
+    ]
