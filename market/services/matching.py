@@ -193,12 +193,15 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     policy = Policy(pricing=Pricing(run.policy.value), poverty_weight=run.parameters.get("poverty_weight_fen", 0))
     with times.phase("solve: match()"):
         allocation = match(book, policy)
+    with times.phase("report: unmatched orders' references"):
+        # Read before the writes: a query after them would wait for the statements they leave running.
+        references = order_references(session, _unfilled_order_ids(book, allocation))
     _write_contracts(session, run, product, book, allocation, times)
     # Worked out while the database reserves the tonnage and writes the audit events (_write_contracts).
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
     with times.phase("report: unmatched orders' reasons"):
-        summary = _summary(session, book, allocation, baseline)
+        summary = _summary(references, book, allocation, baseline)
     with times.phase("write the product's part"):
         session.add(MatchRunPart(match_run_id=run_id, product=product, summary=summary))
         session.flush()
@@ -208,11 +211,20 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     return True
 
 
-def _summary(session: Session, book: Book, allocation: Allocation, baseline: Allocation) -> dict[str, Any]:
+def _unfilled_order_ids(book: Book, allocation: Allocation) -> list[int]:
+    """The orders of the book not filled in full: those the report lists as unmatched."""
+    filled: dict[int, int] = {}
+    for line in allocation.lines:
+        filled[line.order_id] = filled.get(line.order_id, 0) + line.kg
+    return [order.id for order in book.orders if order.kg > filled.get(order.id, 0)]
+
+
+def _summary(
+    references: dict[int, str | None], book: Book, allocation: Allocation, baseline: Allocation
+) -> dict[str, Any]:
     """What the report needs of this product beyond its contracts; integers in kg and fen. The unmatched
-    orders come with their references, looked up here rather than in the run's last step."""
+    orders come with their `references` (by order id), looked up here rather than in the run's last step."""
     unmatched = unmatched_orders(book, allocation)
-    references = order_references(session, [order.id for order, _, _ in unmatched])
     return {
         "offered_kg": sum(offer.kg for offer in book.offers),
         "demanded_kg": sum(order.kg for order in book.orders),
@@ -225,7 +237,7 @@ def _summary(session: Session, book: Book, allocation: Allocation, baseline: All
         "unmatched": [
             {
                 "order_id": order.id,
-                "reference": references.get(order.id),
+                "reference": references[order.id],
                 "buyer_id": order.buyer_id,
                 "agreement_id": order.agreement_id,
                 "kg": left,
