@@ -268,17 +268,27 @@ def _write_contracts(
     """Proposed contracts, the tonnage they reserve and their audit events, in set-based statements."""
     if not allocation.lines:
         return
+    # Each statement is left running in the database while this process goes on: the reservations
+    # (which need only the lines) while the contracts' rows are made, the audit events (made from the
+    # stored contracts) while the report's baseline and reasons are worked out. The next query or
+    # COPY on the connection waits for them first.
+    with times.phase("reserve tonnage"):
+        held = [
+            {
+                "offer_id": line.offer_id,
+                "order_id": line.order_id,
+                "agreement_id": line.agreement_id,
+                "quantity_kg": line.kg,
+            }
+            for line in allocation.lines
+        ]
+        reserve(session, held, sign=+1, wait=False)
     with times.phase("write contracts"):
         rows = _contract_rows(run, product, book, allocation)
         insert_rows_with_ids(session, _CONTRACTS, rows)
-    # The audit events and reservations are left running in the database while the report's baseline
-    # and reasons are worked out; writing the product's part waits for them. Events first: drawing
-    # their ids is a query, which would wait for anything already running.
     with times.phase("audit events"):
         contracts = [(row["id"], StoredRow(_CONTRACTS, row)) for row in rows]
         _audit_contracts(session, contracts, "contract.propose", before=None, wait=False)
-    with times.phase("reserve tonnage"):
-        reserve(session, rows, sign=+1, wait=False)
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:
