@@ -100,34 +100,49 @@ def load_book(session: Session, product: Product) -> Book:
         for key in origin_keys
     )
 
+    # Rows unpacked by position and tuples made by position, in the fields' order: a book holds tens of
+    # thousands of each, and reading a row's columns by name costs more than the rest of the loop.
     offers = tuple(
         Offer(
-            id=row.id,
-            cooperative_id=row.cooperative_id,
-            grade=GRADE_RANK[row.grade],
-            kg=int(row[3]),
-            ask=row.min_price_fen,
-            start=row.available_from.toordinal(),
-            end=row.available_until.toordinal(),
-            origin=origin_index[key],
-            poor_households=row.poor_households,
-            member_households=row.member_households,
+            offer_id,
+            cooperative_id,
+            GRADE_RANK[grade],
+            int(kg),
+            ask,
+            available_from.toordinal(),
+            available_until.toordinal(),
+            origin_index[key],
+            poor_households,
+            member_households,
         )
-        for row, key in zip(offer_rows, offer_origin_keys, strict=True)
+        for (
+            offer_id,
+            cooperative_id,
+            grade,
+            kg,
+            ask,
+            available_from,
+            available_until,
+            *_,
+            poor_households,
+            member_households,
+        ), key in zip(offer_rows, offer_origin_keys, strict=True)
     )
     orders = tuple(
         Order(
-            id=row.id,
-            buyer_id=row.buyer_id,
-            min_grade=GRADE_RANK[row.min_grade],
-            kg=int(row[3]),
-            bid=row.max_price_fen,
-            start=row.deliver_from.toordinal(),
-            end=row.deliver_until.toordinal(),
-            destination=destination_index[(row.destination_latitude, row.destination_longitude)],
-            agreement_id=row.agreement_id,
+            order_id,
+            buyer_id,
+            GRADE_RANK[min_grade],
+            int(kg),
+            bid,
+            deliver_from.toordinal(),
+            deliver_until.toordinal(),
+            destination_index[(latitude, longitude)],
+            agreement_id,
         )
-        for row in order_rows
+        for order_id, buyer_id, min_grade, kg, bid, deliver_from, deliver_until, latitude, longitude, agreement_id in (
+            order_rows
+        )
     )
     terms = tuple(AgreementTerms(id=row[0], cooperative_id=row[1], price=row[2], kg=int(row[3])) for row in agreements)
     return Book(offers=offers, orders=orders, freight=freight, agreements=terms)
