@@ -373,29 +373,72 @@ def _insert_stored_row_events(
         event_ids.append(row["id"])
         object_ids.append(stored.row["id"])
     for (_, occurred_at, account_id, actor, action, object_type), (table, event_ids, object_ids) in groups.items():
-        send_without_waiting(
-            session,
-            "INSERT INTO audit_event (id, occurred_at, account_id, actor, action, object_type, object_id, after) "
-            "SELECT e.id, %(occurred_at)s, %(account_id)s, %(actor)s, %(action)s, %(object_type)s, t.id, "
-            f"{_snapshot_sql(table)} "
-            "FROM unnest(%(event_ids)s::bigint[], %(object_ids)s::bigint[]) AS e(id, object_id) "
-            f'JOIN "{table.name}" AS t ON t.id = e.object_id '
-            # The rows' id range, which the primary key finds: without it the join may read the whole
-            # table (its statistics know nothing yet of the rows this transaction has just written).
-            "WHERE t.id BETWEEN %(lowest)s AND %(highest)s",
+        shared = (occurred_at, account_id, actor, action, object_type)
+        _send_stored_row_events(session, table, event_ids, object_ids, shared)
+    if wait:
+        settle(session)
+
+
+def _send_stored_row_events(
+    session: Session, table: Table, event_ids: list[int], object_ids: list[int], shared: tuple[Any, ...]
+) -> None:
+    """One INSERT ... SELECT, left running, of the events `event_ids` about the rows `object_ids` of
+    `table`, each `after` built from the stored row; `shared`: their occurred_at, account_id, actor, action
+    and object_type."""
+    occurred_at, account_id, actor, action, object_type = shared
+    send_without_waiting(
+        session,
+        "INSERT INTO audit_event (id, occurred_at, account_id, actor, action, object_type, object_id, after) "
+        "SELECT e.id, %(occurred_at)s, %(account_id)s, %(actor)s, %(action)s, %(object_type)s, t.id, "
+        f"{_snapshot_sql(table)} "
+        "FROM unnest(%(event_ids)s::bigint[], %(object_ids)s::bigint[]) AS e(id, object_id) "
+        f'JOIN "{table.name}" AS t ON t.id = e.object_id '
+        # The rows' id range, which the primary key finds: without it the join may read the whole
+        # table (its statistics know nothing yet of the rows this transaction has just written).
+        "WHERE t.id BETWEEN %(lowest)s AND %(highest)s",
+        {
+            "occurred_at": occurred_at,
+            "account_id": account_id,
+            "actor": str(actor),
+            "action": str(action),
+            "object_type": str(object_type),
+            "event_ids": int_array(event_ids),
+            "object_ids": int_array(object_ids),
+            "lowest": min(object_ids),
+            "highest": max(object_ids),
+        },
+        rows=len(event_ids),
+    )
+
+
+def append_row_events(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, actor: Actor, action: str, wait: bool = True
+) -> None:
+    """One event per row of `table` this transaction has just written (each given as the dict it was
+    written from, its id included), `after` the stored row, all at one time by one actor: what
+    `append_events` writes for such events. On PostgreSQL, from COPY_FROM_ROWS rows, without making
+    an event record per row: the ids are drawn and one INSERT ... SELECT builds the rest."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS or _audited_columns(table)[1]:
+        events = [
             {
-                "occurred_at": occurred_at,
-                "account_id": account_id,
-                "actor": str(actor),
-                "action": str(action),
-                "object_type": str(object_type),
-                "event_ids": int_array(event_ids),
-                "object_ids": int_array(object_ids),
-                "lowest": min(object_ids),
-                "highest": max(object_ids),
-            },
-            rows=len(event_ids),
-        )
+                "account_id": actor.account_id,
+                "actor": actor.label,
+                "action": action,
+                "object_type": table.name,
+                "object_id": row["id"],
+                "after": StoredRow(table, row),
+            }
+            for row in rows
+        ]
+        append_events(session, events, wait=wait)
+        return
+    session.flush()
+    event_ids = draw_ids(session, _TABLE, len(rows))
+    occurred_at = as_utc(utcnow()).astimezone(UTC)
+    shared = (occurred_at, actor.account_id, actor.label, action, table.name)
+    _send_stored_row_events(session, table, event_ids, [row["id"] for row in rows], shared)
     if wait:
         settle(session)
 

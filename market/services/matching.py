@@ -47,7 +47,7 @@ from market.models.common import (
 from market.models.match_run import MatchRunCreate
 from market.runtime import collector_paused
 from market.services.actors import Actor
-from market.services.audit import StoredRow, append_events, record_event, snapshot
+from market.services.audit import append_events, append_row_events, record_event, snapshot
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -287,8 +287,7 @@ def _write_contracts(
         rows = _contract_rows(run, product, book, allocation)
         insert_rows_with_ids(session, _CONTRACTS, rows)
     with times.phase("audit events"):
-        contracts = [(row["id"], StoredRow(_CONTRACTS, row)) for row in rows]
-        _audit_contracts(session, contracts, "contract.propose", before=None, wait=False)
+        append_row_events(session, _CONTRACTS, rows, actor=MATCHER, action="contract.propose", wait=False)
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:
@@ -334,9 +333,8 @@ def _audit_contracts(
     action: str,
     before: str | None,
     actor: Actor = MATCHER,
-    wait: bool = True,
 ) -> None:
-    """One audit event per contract, given as (id, its snapshot or StoredRow), appended in one statement;
+    """One audit event per contract, given as (id, its snapshot), appended in one statement;
     `before`, when given, is the status the contract had (a snapshot's other columns are as after)."""
     if not contracts:
         return
@@ -354,7 +352,7 @@ def _audit_contracts(
         }
         for contract_id, after in contracts
     ]
-    append_events(session, events, wait=wait)
+    append_events(session, events)
 
 
 def finish_match_run(session: Session, *, run_id: int, auto_approve: bool = False) -> MatchRun:

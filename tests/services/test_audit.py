@@ -313,6 +313,44 @@ def test_rows_given_as_stored_rows_are_audited_with_their_snapshots(engine, worl
     assert check.intact and check.events >= len(rows) and check.unsealed == 0
 
 
+@pytest.mark.parametrize("count", [COPY_FROM_ROWS // 2, 2 * COPY_FROM_ROWS])
+def test_row_events_are_the_events_append_events_writes_for_stored_rows(engine, world, count):
+    """append_row_events writes one event per row just written, as append_events does for StoredRow
+    events (built by the database from the stored rows in large batches on PostgreSQL): the same
+    action, actor, object and document, one time for all, ids in the rows' order."""
+    from datetime import date
+
+    from market.db import insert_rows_with_ids
+    from market.models import SupplyOffer
+    from market.services.actors import Actor
+    from market.services.audit import append_row_events, snapshot
+
+    table = SupplyOffer.__table__
+    offers = [
+        {"cooperative_id": world.coop_id, "reference": f"lot-{n}", "product": "apple", "variety": "红富士",
+         "grade": "first", "brand": None, "quantity_kg": 1000 + n, "contracted_kg": 0, "withdrawn_kg": 0,
+         "min_price_fen": 530_000 + n, "available_from": date(2020, 9, 14), "available_until": date(2020, 11, 8),
+         "status": "open", "created_at": datetime(2020, 9, 14, 8, 0, 0, n, tzinfo=UTC),
+         "updated_at": datetime(2020, 9, 14, 8, 0, 1, tzinfo=UTC)}
+        for n in range(count)
+    ]  # fmt: skip
+    with session_scope(engine) as session:
+        before = session.exec(select(func.max(AuditEvent.id))).one()[0] or 0
+        insert_rows_with_ids(session, table, offers)
+        append_row_events(session, table, offers, actor=Actor.system("test"), action="offer.create", wait=False)
+    with Session(engine) as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.id > before).order_by(AuditEvent.id)).scalars().all()
+        expected = [snapshot(session.get(SupplyOffer, offer["id"])) for offer in offers]
+    assert [(row.action, row.actor, row.account_id, row.object_type) for row in rows] == [
+        ("offer.create", "system:test", None, "supply_offer")
+    ] * count
+    assert [row.object_id for row in rows] == [offer["id"] for offer in offers]
+    assert [row.after for row in rows] == expected and all(row.before is None for row in rows)
+    assert len({row.occurred_at for row in rows}) == 1
+    check = sealed_and_checked(engine)
+    assert check.intact and check.unsealed == 0
+
+
 def test_an_event_with_an_unknown_field_is_refused(engine):
     with session_scope(engine) as session, pytest.raises(ValueError, match="hash"):
         append_events(session, [{"actor": "system:test", "action": "x", "object_type": "t", "hash": "0" * 64}])

@@ -150,6 +150,7 @@ def test_reservations_take_one_statement_per_table_however_many_rows(engine, app
 def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engine, client, world, monkeypatch):
     """The contract.propose events are made from the rows as written, not read back: the same document."""
     from market.models import AuditEvent
+    from market.services import audit
     from market.services.audit import StoredRow, snapshot
     from tests.api.helpers import agreement_body
 
@@ -163,11 +164,14 @@ def test_proposed_contracts_are_audited_exactly_as_snapshot_reads_them_back(engi
     client.post("/api/v1/orders", json=call_off, headers=world.buyer)
     client.post("/api/v1/orders", json=order_body(tonnes="40", max_price_per_tonne="8000"), headers=world.other_buyer)
     appended = []
-    real_append = matching.append_events
+    real_append = audit.append_events
     monkeypatch.setattr(
-        matching,
+        audit,
         "append_events",
-        lambda session, events, **options: appended.extend(events) or real_append(session, events, **options),
+        lambda session, events, **options: (
+            appended.extend(e for e in events if e["action"] == "contract.propose")
+            or real_append(session, events, **options)
+        ),
     )
     run_id = _running_run(engine)
     with session_scope(engine) as session:
