@@ -13,6 +13,10 @@ weekly windows (bench/books.py). Measured side by side in one run:
 - first come, first served on the same books, for the share of the optimum's gains it reaches.
 
 Objectives must be equal; the run stops with an error if they are not.
+
+Then the end-to-end run on PostgreSQL (bench/end_to_end.py), --repeat times, each on a freshly
+seeded book with its own core measurement beside it: the target line is the median ratio, and
+the tables show the run that gave it.
 """
 
 from __future__ import annotations
@@ -150,12 +154,24 @@ def main(argv: list[str] | None = None) -> int:
 
     end_to_end = None
     if args.end_to_end:
-        end_to_end = measure(args.end_to_end, args.processes)
+        # Each run seeds a fresh database and measures the core and the whole run side by side on it.
         print()
+        measured_runs = []
+        for run in range(args.repeat):
+            measured_runs.append(measure(args.end_to_end, args.processes))
+            last = measured_runs[-1]
+            print(
+                f"  end-to-end run {run + 1}: core {last.core_seconds:.2f} s,"
+                f" whole run {last.end_to_end_seconds:.2f} s, {last.end_to_end_seconds / last.core_seconds:.2f}x",
+                flush=True,
+            )
+        measured_runs.sort(key=lambda run: run.end_to_end_seconds / run.core_seconds)
+        end_to_end = measured_runs[len(measured_runs) // 2]  # the run of the median ratio
+        seeding = median([run.seed_seconds for run in measured_runs])
         print(
             f"end to end on PostgreSQL, {args.end_to_end:,} x {args.end_to_end:,} seeded with"
             f" `market seed --synthetic` (five products), {end_to_end.contracts:,} contracts,"
-            f" {end_to_end.tonnes} t:"
+            f" {end_to_end.tonnes} t; the run of the median ratio of {len(measured_runs)}:"
         )
         table(
             ["step", "seconds"],
@@ -171,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         print()
-        print("where the whole run's time goes, in seconds per phase:")
+        print("where that run's time goes, in seconds per phase:")
         table(*breakdown_rows(end_to_end))
     print()
     target(f"core {core_size:,} x {core_size:,}", core_wall, TARGET_SECONDS, "s", places=2, lower_is_better=True)
@@ -187,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             places=2,
             lower_is_better=True,
         )
-        target(f"seeding {args.end_to_end:,}", end_to_end.seed_seconds, 30.0, "s", places=1, lower_is_better=True)
+        target(f"seeding {args.end_to_end:,}", seeding, 30.0, "s", places=1, lower_is_better=True)
     return 0
 
 
