@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from market.matching.book import Allocation, Book, Order
+from market.matching.book import AgreementTerms, Allocation, Book, Order
 from market.matching.eligibility import OfferTable
 
 
@@ -30,17 +30,18 @@ def unmatched_orders(book: Book, allocation: Allocation) -> list[tuple[Order, in
     ]
     open_market = [order for order, _ in unmatched if order.agreement_id not in terms]
     reasons = dict(zip((order.id for order in open_market), _WindowTable(book).reasons(open_market), strict=True))
-    table = OfferTable(book) if len(open_market) < len(unmatched) else None
+    table = OfferTable(book) if len(open_market) < len(unmatched) else None  # for the call-offs
     result = []
     for order, left in unmatched:
         reason = reasons.get(order.id)
         if reason is None:
+            assert table is not None
             reason = _agreement_reason(table, order, terms[order.agreement_id])
         result.append((order, left, reason))
     return result
 
 
-def _agreement_reason(table: OfferTable, order: Order, agreement) -> Reason:
+def _agreement_reason(table: OfferTable, order: Order, agreement: AgreementTerms) -> Reason:
     """A call-off is served by its agreement's cooperative alone, at the agreement's price."""
     candidates = table.grade_ok(order) & (table.cooperative_id == agreement.cooperative_id)
     if not candidates.any():
@@ -54,6 +55,8 @@ def _agreement_reason(table: OfferTable, order: Order, agreement) -> Reason:
 
 # Above any ask plus freight: where a window has no offer of a grade, from an origin.
 _NONE = np.iinfo(np.int64).max // 4
+# The reasons in the order they are tried, as _WindowTable.reasons numbers them.
+_IN_ORDER = (Reason.no_supply_of_grade, Reason.windows_do_not_meet, Reason.price_gap, Reason.supply_exhausted)
 
 
 class _WindowTable:
@@ -106,5 +109,4 @@ class _WindowTable:
             0,
             np.where(~meets.any(axis=1), 1, np.where(~below_bid.any(axis=1), 2, 3)),
         )
-        order_of_reasons = list(Reason)
-        return [order_of_reasons[index] for index in reasons.tolist()]
+        return [_IN_ORDER[index] for index in reasons.tolist()]
