@@ -38,7 +38,7 @@ from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
-from market.services.audit import StoredRow, append_events
+from market.services.audit import StoredRow, append_events, append_row_events
 from market.services.errors import DomainError, NotFound
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
@@ -143,9 +143,13 @@ def plan_offers(
 
 def write_offers(session: Session, *, actor: Actor, plan: OfferPlan) -> list[dict[str, Any]]:
     """Insert the planned offers (their rows get ids); return their audit events, to append."""
+    _insert_offers(session, actor, plan)
+    return [create_event(actor, "offer.create", _OFFERS, row) for row in plan.rows]
+
+
+def _insert_offers(session: Session, actor: Actor, plan: OfferPlan) -> None:
     insert_rows_with_ids(session, _OFFERS, plan.rows)
     log.info("%s offer.create supply_offer x%d", actor.label, len(plan.rows))
-    return [create_event(actor, "offer.create", _OFFERS, row) for row in plan.rows]
 
 
 class Created(SimpleNamespace):
@@ -166,8 +170,10 @@ def create_offers(session: Session, *, actor: Actor, items: Sequence[OfferCreate
     plan, errors = plan_offers(session, [(item, cooperative.id) for item in items])
     if errors:
         raise BatchRefused(errors)
-    # The audit INSERT runs in the database while the caller serialises the answer; the commit waits for it.
-    append_events(session, write_offers(session, actor=actor, plan=plan), wait=False)
+    _insert_offers(session, actor, plan)
+    # The same events write_offers returns, without a record per event; their INSERT runs in the
+    # database while the caller serialises the answer, and the commit waits for it.
+    append_row_events(session, _OFFERS, plan.rows, actor=actor, action="offer.create", wait=False)
     return [Created(row) for row in plan.rows], cooperative
 
 
@@ -272,7 +278,7 @@ def write_orders(session: Session, *, actor: Actor, plan: OrderPlan) -> list[dic
             .values(called_off_kg=bindparam("kg"), updated_at=now)
         )
         session.execute(statement, [{"agreement": key, "kg": kg} for key, kg in sorted(plan.called_off_kg.items())])
-    insert_rows_with_ids(session, _ORDERS, plan.rows)
+    _insert_orders(session, actor, plan)
     events: list[dict[str, Any]] = []
     for row, call_off in zip(plan.rows, plan.call_offs, strict=True):
         if call_off is not None:
@@ -289,8 +295,12 @@ def write_orders(session: Session, *, actor: Actor, plan: OrderPlan) -> list[dic
                 }
             )
         events.append(create_event(actor, "order.create", _ORDERS, row))
-    log.info("%s order.create demand_order x%d", actor.label, len(plan.rows))
     return events
+
+
+def _insert_orders(session: Session, actor: Actor, plan: OrderPlan) -> None:
+    insert_rows_with_ids(session, _ORDERS, plan.rows)
+    log.info("%s order.create demand_order x%d", actor.label, len(plan.rows))
 
 
 def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate]) -> list[Created]:
@@ -302,7 +312,11 @@ def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate
     plan, errors = plan_orders(session, [(item, buyer) for item in items])
     if errors:
         raise BatchRefused(errors)
-    append_events(session, write_orders(session, actor=actor, plan=plan), wait=False)  # as create_offers
+    if any(call_off is not None for call_off in plan.call_offs):
+        append_events(session, write_orders(session, actor=actor, plan=plan), wait=False)  # as create_offers
+    else:  # no agreement called off: every event is an order.create, as for offers
+        _insert_orders(session, actor, plan)
+        append_row_events(session, _ORDERS, plan.rows, actor=actor, action="order.create", wait=False)
     return [Created(row) for row in plan.rows]
 
 
