@@ -421,18 +421,7 @@ def append_row_events(
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM_ROWS or _audited_columns(table)[1]:
-        events = [
-            {
-                "account_id": actor.account_id,
-                "actor": actor.label,
-                "action": action,
-                "object_type": table.name,
-                "object_id": row["id"],
-                "after": StoredRow(table, row),
-            }
-            for row in rows
-        ]
-        append_events(session, events, wait=wait)
+        append_events(session, [create_event(actor, action, table, row) for row in rows], wait=wait)
         return
     session.flush()
     event_ids = draw_ids(session, _TABLE, len(rows))
@@ -441,6 +430,20 @@ def append_row_events(
     _send_stored_row_events(session, table, event_ids, [row["id"] for row in rows], shared)
     if wait:
         settle(session)
+
+
+def create_event(actor: Actor, action: str, table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The event record_event would write for a row just written from `row` (its id included): its
+    stored columns as `after` (a `StoredRow`)."""
+    return {
+        "account_id": actor.account_id,
+        "actor": actor.label,
+        "action": action,
+        "object_type": table.name,
+        "object_id": row["id"],
+        "before": None,
+        "after": StoredRow(table, row),
+    }
 
 
 _shared_fields = operator.itemgetter("occurred_at", "account_id", "actor", "action", "object_type")

@@ -38,7 +38,7 @@ from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
-from market.services.audit import StoredRow, append_events, append_row_events
+from market.services.audit import append_events, append_row_events, create_event
 from market.services.errors import DomainError, NotFound
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
@@ -487,16 +487,3 @@ def _stored_references(
         statement = select(owner_column, reference_column).where(tuple_(owner_column, reference_column).in_(part))
         taken.update((row[0], row[1]) for row in session.execute(statement))
     return taken
-
-
-def create_event(actor: Actor, action: str, table: Any, row: dict[str, Any]) -> dict[str, Any]:
-    """The event record_event would write for this new row: its stored columns as `after`."""
-    return {
-        "account_id": actor.account_id,
-        "actor": actor.label,
-        "action": action,
-        "object_type": table.name,
-        "object_id": row["id"],
-        "before": None,
-        "after": StoredRow(table, row),
-    }

@@ -16,8 +16,8 @@ from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
 from market.places import Place, find_destination
 from market.services.actors import Actor
-from market.services.audit import append_events, record_event, snapshot
-from market.services.bulk import create_event, destination_columns
+from market.services.audit import append_events, create_event, record_event, snapshot
+from market.services.bulk import destination_columns
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
