@@ -28,7 +28,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from market.db import insert_rows_with_ids, one_of
-from market.matching import Allocation, Book, Policy, Pricing, first_come_first_served, match, unmatched_orders
+from market.matching import (
+    Allocation,
+    Book,
+    Order,
+    Policy,
+    Pricing,
+    Reason,
+    first_come_first_served,
+    match,
+    unmatched_orders,
+)
 from market.models import (
     AuditEvent,
     Contract,
@@ -193,15 +203,16 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     policy = Policy(pricing=Pricing(run.policy.value), poverty_weight=run.parameters.get("poverty_weight_fen", 0))
     with times.phase("solve: match()"):
         allocation = match(book, policy)
+    with times.phase("report: unmatched orders' reasons"):
+        unmatched = unmatched_orders(book, allocation)
     with times.phase("report: unmatched orders' references"):
         # Read before the writes: a query after them would wait for the statements they leave running.
-        references = order_references(session, _unfilled_order_ids(book, allocation))
+        references = order_references(session, [order.id for order, _, _ in unmatched])
     _write_contracts(session, run, product, book, allocation, times)
     # Worked out while the database reserves the tonnage and writes the audit events (_write_contracts).
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
-    with times.phase("report: unmatched orders' reasons"):
-        summary = _summary(references, book, allocation, baseline)
+    summary = _summary(book, allocation, baseline, unmatched, references)
     with times.phase("write the product's part"):
         session.add(MatchRunPart(match_run_id=run_id, product=product, summary=summary))
         session.flush()
@@ -211,20 +222,15 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     return True
 
 
-def _unfilled_order_ids(book: Book, allocation: Allocation) -> list[int]:
-    """The orders of the book not filled in full: those the report lists as unmatched."""
-    filled: dict[int, int] = {}
-    for line in allocation.lines:
-        filled[line.order_id] = filled.get(line.order_id, 0) + line.kg
-    return [order.id for order in book.orders if order.kg > filled.get(order.id, 0)]
-
-
 def _summary(
-    references: dict[int, str | None], book: Book, allocation: Allocation, baseline: Allocation
+    book: Book,
+    allocation: Allocation,
+    baseline: Allocation,
+    unmatched: list[tuple[Order, int, Reason]],
+    references: dict[int, str | None],
 ) -> dict[str, Any]:
-    """What the report needs of this product beyond its contracts; integers in kg and fen. The unmatched
+    """What the report needs of this product beyond its contracts; integers in kg and fen. The `unmatched`
     orders come with their `references` (by order id), looked up here rather than in the run's last step."""
-    unmatched = unmatched_orders(book, allocation)
     return {
         "offered_kg": sum(offer.kg for offer in book.offers),
         "demanded_kg": sum(order.kg for order in book.orders),
@@ -270,7 +276,7 @@ def _write_contracts(
         return
     # Each statement is left running in the database while this process goes on: the reservations
     # (which need only the lines) while the contracts' rows are made, the audit events (made from the
-    # stored contracts) while the report's baseline and reasons are worked out. The next query or
+    # stored contracts) while the report's baseline is worked out. The next query or
     # COPY on the connection waits for them first.
     with times.phase("reserve tonnage"):
         held = [
