@@ -42,13 +42,17 @@ from market.matching import (
 from market.models import (
     AuditEvent,
     Contract,
+    DemandOrder,
     MatchingLock,
     MatchRun,
     MatchRunPart,
+    SupplyOffer,
 )
 from market.models.common import (
     ContractStatus,
     MatchRunStatus,
+    OfferStatus,
+    OrderStatus,
     Product,
     Role,
     as_utc,
@@ -123,7 +127,8 @@ def _locked_run(session: Session, run_id: int) -> MatchRun:
 
 
 def begin_match_run(session: Session, *, run_id: int) -> list[Product] | None:
-    """Mark the run running and return the products it still has to solve; None once it is past running."""
+    """Mark the run running and return the products it still has to solve, the largest open book first;
+    None once it is past running."""
     run = _locked_run(session, run_id)
     if run.status not in (MatchRunStatus.queued, MatchRunStatus.running):
         return None
@@ -135,7 +140,28 @@ def begin_match_run(session: Session, *, run_id: int) -> list[Product] | None:
     session.add(run)
     session.flush()
     record_event(session, actor=MATCHER, action="match_run.start", row=run, before=before)
-    return _unsolved(session, run)
+    return _largest_first(session, _unsolved(session, run))
+
+
+def _largest_first(session: Session, products: list[Product]) -> list[Product]:
+    """`products` by their open lots and orders, most first (ties in the products' own order): the
+    tasks are sent in this order, so on workers with fewer processes than products the slowest
+    solves start first instead of waiting behind the quick ones."""
+    if len(products) < 2:
+        return products
+    open_rows: dict[Product, int] = dict.fromkeys(products, 0)
+    for model, open_statuses in (
+        (SupplyOffer, (OfferStatus.open, OfferStatus.partially_matched)),
+        (DemandOrder, (OrderStatus.open, OrderStatus.partially_matched)),
+    ):
+        counted = (
+            select(model.product, func.count())
+            .where(model.status.in_(open_statuses), model.product.in_(products))
+            .group_by(model.product)
+        )
+        for product, count in session.execute(counted):
+            open_rows[Product(product)] += count
+    return sorted(products, key=lambda product: -open_rows[product])
 
 
 def _unsolved(session: Session, run: MatchRun) -> list[Product]:

@@ -82,6 +82,25 @@ def test_repeating_a_step_changes_nothing(engine, apple_book):
         assert session.get(MatchRun, run_id).status == MatchRunStatus.proposed
 
 
+def test_a_run_sends_its_largest_open_book_first(client, world, engine, apple_book):
+    # Potatoes: two lots and an order open; apples (the fixture): a lot and two orders, one of them
+    # then cancelled (counted, apples would tie with potatoes and go first); nothing else is open.
+    for _ in range(2):
+        answer = client.post("/api/v1/offers", json=offer_body(product="potato", variety="合作88"), headers=world.coop)
+        assert answer.status_code == 201, answer.get_json()
+    answer = client.post("/api/v1/orders", json=order_body(product="potato"), headers=world.buyer)
+    assert answer.status_code == 201, answer.get_json()
+    apple_orders = client.get("/api/v1/orders", headers=world.buyer).get_json()["data"]
+    apple_order = next(order for order in apple_orders if order["product"] == "apple")
+    assert client.post(f"/api/v1/orders/{apple_order['id']}/cancel", headers=world.buyer).status_code == 200
+    with session_scope(engine) as session:
+        run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
+    with session_scope(engine) as session:
+        products = matching.begin_match_run(session, run_id=run_id)
+    # 3 open rows, then 2, then the empty books in the products' own order.
+    assert products == [Product.potato, Product.apple, Product.vegetable, Product.egg, Product.sichuan_pepper]
+
+
 def test_a_run_that_fails_releases_what_it_proposed(engine, apple_book, monkeypatch):
     with session_scope(engine) as session:
         run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
