@@ -63,9 +63,11 @@ def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
     """Commit the request's transaction, then answer with `payload` as JSON."""
     body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
     pending = g.pop("idempotency", None)
-    if pending is not None:
-        idempotency.remember(db(), status_code=status, response_body=body, **pending)
     try:
+        if pending is not None:
+            # A request racing this one with the same key has inserted it first: the unique
+            # (account, key) constraint refuses this one, here or at the commit.
+            idempotency.remember(db(), status_code=status, response_body=body, **pending)
         db().commit()
     except IntegrityError:
         db().rollback()

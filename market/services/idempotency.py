@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Row, insert
 from sqlmodel import Session, delete, select
 
 from market.models import IdempotencyRecord
@@ -20,6 +21,10 @@ from market.models.common import as_utc, utcnow
 from market.services.errors import Invalid
 
 MAX_KEY_LENGTH = 255
+
+# Read and written as plain rows: a keyed request pays one lookup and one insert, without the ORM's
+# identity map and unit of work around a record nothing else touches.
+_RECORDS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 
 def request_fingerprint(endpoint: str, body: Any) -> str:
@@ -40,16 +45,24 @@ def check_key(key: str) -> None:
 
 def find_replay(
     session: Session, *, account_id: int, key: str, endpoint: str, fingerprint: str, ttl: timedelta
-) -> IdempotencyRecord | None:
-    """The stored answer for this key, None if it is new (or expired), or Invalid if it was used otherwise."""
-    record = session.exec(
-        select(IdempotencyRecord).where(IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key)
+) -> Row | None:
+    """The stored answer for this key (its `status_code` and `response_body`), None if it is new (or
+    expired), or Invalid if it was used otherwise."""
+    columns = _RECORDS.c
+    record = session.execute(
+        select(
+            columns.id,
+            columns.created_at,
+            columns.endpoint,
+            columns.request_hash,
+            columns.status_code,
+            columns.response_body,
+        ).where(columns.account_id == account_id, columns.key == key)
     ).first()
     if record is None:
         return None
     if as_utc(record.created_at) < utcnow() - ttl:
-        session.delete(record)
-        session.flush()
+        session.execute(delete(_RECORDS).where(columns.id == record.id))
         return None
     if record.endpoint != endpoint or record.request_hash != fingerprint:
         raise Invalid.field("Idempotency-Key", "already used with a different request")
@@ -66,14 +79,15 @@ def remember(
     status_code: int,
     response_body: dict[str, Any],
 ) -> None:
-    session.add(
-        IdempotencyRecord(
+    session.execute(
+        insert(_RECORDS).values(
             account_id=account_id,
             key=key,
             endpoint=endpoint,
             request_hash=fingerprint,
             status_code=status_code,
             response_body=response_body,
+            created_at=utcnow(),
         )
     )
 
