@@ -34,7 +34,22 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Float, Numeric, Table, bindparam, func, select, text
+from sqlalchemy import (
+    CTE,
+    Date,
+    DateTime,
+    Float,
+    Insert,
+    Numeric,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
@@ -447,6 +462,39 @@ def create_event(actor: Actor, action: str, table: Table, row: Mapping[str, Any]
 
 
 _shared_fields = operator.itemgetter("occurred_at", "account_id", "actor", "action", "object_type")
+
+# The CTE name `events_of_written` expects: `_snapshot_sql` spells its columns over the row `t`.
+WRITTEN = "t"
+
+
+def events_of_written(table: Table, written: CTE, action: str) -> Insert:
+    """PostgreSQL: an INSERT of one event per row `written` returns (a data-modifying CTE over `table`,
+    named WRITTEN, returning every column), each `after` built by the database from the row as stored,
+    as `append_row_events` builds it. Its occurred_at, account_id and actor are bound by `event_values`.
+    Used as a CTE of the statement that writes the row, the row and its event take one round trip."""
+    if _audited_columns(table)[1]:
+        raise ValueError(f"{table.name} has digested columns: its events are made by append_events")
+    return insert(_TABLE).from_select(
+        ["occurred_at", "account_id", "actor", "action", "object_type", "object_id", "after"],
+        select(
+            bindparam("event_occurred_at", type_=_TABLE.c.occurred_at.type),
+            bindparam("event_account_id", type_=_TABLE.c.account_id.type),
+            bindparam("event_actor", type_=_TABLE.c.actor.type),
+            literal(action, type_=_TABLE.c.action.type),
+            literal(table.name, type_=_TABLE.c.object_type.type),
+            written.c.id,
+            literal_column(_snapshot_sql(table)),
+        ).select_from(written),
+    )
+
+
+def event_values(actor: Actor, occurred_at: datetime) -> dict[str, Any]:
+    """The bound values of an `events_of_written` statement."""
+    return {
+        "event_occurred_at": as_utc(occurred_at).astimezone(UTC),
+        "event_account_id": actor.account_id,
+        "event_actor": actor.label,
+    }
 
 
 @functools.cache

@@ -16,7 +16,15 @@ from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
 from market.places import Place, find_destination
 from market.services.actors import Actor
-from market.services.audit import append_events, create_event, record_event, snapshot
+from market.services.audit import (
+    WRITTEN,
+    append_events,
+    create_event,
+    event_values,
+    events_of_written,
+    record_event,
+    snapshot,
+)
 from market.services.bulk import destination_columns
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
@@ -72,7 +80,8 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     instead of reading the buyer, looking the reference up and flushing an ORM object (three
     round trips, and the unit of work's CPU). No row back means no buyer or a used reference:
     only then is one more query made, to say which, with create_order's errors. The audit event
-    is the one record_event writes.
+    is the one record_event writes; on PostgreSQL the same statement writes it (a second CTE),
+    built by the database from the row as stored.
     """
     now = utcnow()
     values: dict[str, object] = {
@@ -93,8 +102,11 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     }
     if place is not None:
         values |= dict(zip(_DESTINATION, (place.name, place.name_zh, place.latitude, place.longitude), strict=True))
-    statement = _open_market_insert(session.get_bind().dialect.name, place is None, data.reference is not None)
-    row = session.execute(statement, {"buyer": actor.buyer_id, **values}).first()
+    dialect = session.get_bind().dialect.name
+    statement = _open_market_insert(dialect, place is None, data.reference is not None)
+    audited_here = dialect == "postgresql"
+    parameters = {"buyer": actor.buyer_id, **values} | (event_values(actor, now) if audited_here else {})
+    row = session.execute(statement, parameters).first()
     if row is None:
         if session.get(Buyer, actor.buyer_id) is None:
             raise NotFound("the account's buyer no longer exists")
@@ -103,7 +115,8 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     # As if loaded: in the session, and an UPDATE (not a second INSERT) if the caller changes it.
     order = as_loaded(DemandOrder, values)
     session.add(order)
-    append_events(session, [create_event(actor, "order.create", _ORDERS, values)])
+    if not audited_here:
+        append_events(session, [create_event(actor, "order.create", _ORDERS, values)])
     audit_log.info("%s %s %s %s", actor.label, "order.create", _ORDERS.name, values["id"])
     return order
 
@@ -129,7 +142,13 @@ def _open_market_insert(dialect: str, to_buyer_city: bool, with_reference: bool)
     statement = upsert(_ORDERS).from_select([*_GIVEN, *_DESTINATION], source)
     if with_reference:
         statement = statement.on_conflict_do_nothing(index_elements=["buyer_id", "reference"])
-    return statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))
+    if dialect != "postgresql":
+        return statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))
+    # The order and its audit event in one round trip: WITH t AS (INSERT ... RETURNING *),
+    # event AS (INSERT INTO audit_event ... SELECT ... FROM t) SELECT id, destination FROM t.
+    written = statement.returning(*_ORDERS.c).cte(WRITTEN)
+    event = events_of_written(_ORDERS, written, "order.create").cte("event")
+    return select(written.c.id, *(written.c[name] for name in _DESTINATION)).add_cte(event)
 
 
 def _reference_taken(session: Session, buyer_id: int, reference: str) -> bool:

@@ -177,3 +177,32 @@ def test_calling_off_and_releasing_are_audited_on_the_agreement(client, world, e
         ).all()
     assert [event.action for event in events] == ["agreement.create", "agreement.call_off", "agreement.release"]
     assert [(e.before["called_off_kg"], e.after["called_off_kg"]) for e in events[1:]] == [(0, 200_000), (200_000, 0)]
+
+
+def test_each_posted_order_is_audited_as_stored(client, world, engine):
+    from market.models import Account, AuditEvent
+    from market.services.audit import snapshot
+    from tests.services.audit_helpers import sealed_and_checked
+
+    bodies = [
+        order_body(),  # to the buyer's own city, no reference
+        order_body(reference="PO-1", destination="石碣镇"),
+        order_body(reference="PO-2", tonnes="0.001", max_price_per_tonne="0.01"),
+    ]
+    posted = []
+    for body in bodies:
+        response = client.post("/api/v1/orders", json=body, headers=world.buyer)
+        assert response.status_code == 201, response.json
+        posted.append(response.json["id"])
+    with session_scope(engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "order.create").order_by(AuditEvent.id)
+        ).all()
+        account = session.exec(select(Account).where(Account.buyer_id == world.buyer_id)).first()
+        assert [event.object_id for event in events] == posted
+        for event in events:
+            order = session.get(DemandOrder, event.object_id)
+            assert event.after == snapshot(order) and event.before is None
+            assert (event.object_type, event.account_id) == ("demand_order", account.id)
+            assert event.occurred_at is not None and event.seq is None  # sealed later, off the request
+    assert sealed_and_checked(engine).intact
