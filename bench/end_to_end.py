@@ -78,16 +78,11 @@ def _core(product: Product) -> float:
     return time.perf_counter() - started
 
 
-def _connect() -> Engine:
+def _connect() -> None:
     global _ENGINE
     _ENGINE = make_engine(load_settings(database_url=_URL, redis_url=""))
     with _ENGINE.connect() as connection:
         connection.exec_driver_sql("SELECT 1")
-    return _ENGINE
-
-
-def _warm_up() -> None:
-    _connect()  # its engine stays in the process; only None goes back to the parent
 
 
 def _disconnect() -> None:
@@ -97,9 +92,11 @@ def _disconnect() -> None:
 
 def _solve(arguments: tuple[int, Product]) -> dict[str, float]:
     run_id, product = arguments
+    if _ENGINE is None:  # a process the warm-up missed connects now, inside the run, as a worker's first task does
+        _connect()
+    assert _ENGINE is not None
     times = matching.PhaseTimes()
-    # A process the warm-up missed connects now, inside the run, as a worker's first task does.
-    with session_scope(_ENGINE if _ENGINE is not None else _connect()) as session:
+    with session_scope(_ENGINE) as session:
         matching.solve_product(session, run_id=run_id, product=product, times=times)
         committing = time.perf_counter()
     times.seconds[COMMIT] = time.perf_counter() - committing
@@ -135,7 +132,7 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
         engine.dispose()  # the pool forks next: it must not share this engine's connections
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            on_every_process(pool, processes, _warm_up)  # as workers are: started and connected before the run
+            on_every_process(pool, processes, _connect)  # as workers are: started and connected before the run
             started = time.perf_counter()
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)

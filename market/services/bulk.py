@@ -313,7 +313,8 @@ def create_orders(session: Session, *, actor: Actor, items: Sequence[OrderCreate
     if errors:
         raise BatchRefused(errors)
     if any(call_off is not None for call_off in plan.call_offs):
-        append_events(session, write_orders(session, actor=actor, plan=plan), wait=False)  # as create_offers
+        # Call-offs' events interleave with the orders': the general path, its INSERT left running too.
+        append_events(session, write_orders(session, actor=actor, plan=plan), wait=False)
     else:  # no agreement called off: every event is an order.create, as for offers
         _insert_orders(session, actor, plan)
         append_row_events(session, _ORDERS, plan.rows, actor=actor, action="order.create", wait=False)
