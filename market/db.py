@@ -132,7 +132,10 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """Many rows into `table` in this transaction: COPY on PostgreSQL, a multi-row INSERT elsewhere.
 
     Every row names the same columns. JSON columns take dicts (or, for COPY, `JsonText`); enums go
-    in as their values.
+    in as their values. COPY sends the rows in PostgreSQL's binary format, typed by the table's
+    columns as the database has them: psycopg then packs each value in C instead of writing it out
+    as text (about an eighth of the Python time per row), and the server does not parse the text.
+    Every value must be of its column's Python type (a date for a DATE column, not its text).
     A failing COPY raises as SQLAlchemy raises any statement's error (an IntegrityError, an
     OperationalError the task retries), not as the driver's own exception.
     """
@@ -153,8 +156,13 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     _settle_connection(connection)  # a COPY cannot start while a statement is in flight
     driver = connection.connection.driver_connection
     quoted = ", ".join(f'"{name}"' for name in columns)
+    types = column_types(session, table)
     try:
-        with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy,
+        ):
+            copy.set_types([types[name] for name in columns])
             for row in rows:
                 values = values_of(row)
                 if converters:
@@ -305,9 +313,35 @@ def draw_ids(session: Session, table: Table, count: int) -> list[int]:
 _id_sequences: dict[str, str] = {}
 
 
+def column_types(session: Session, table: Table) -> dict[str, int]:
+    """PostgreSQL: the type (oid) of each of the table's columns, as the database has them, looked up
+    once per process (a migration that changes a column's type restarts the processes with it)."""
+    types = _column_types.get(table.name)
+    if types is None:
+        rows = session.execute(
+            text(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+            ),
+            {"table": f'"{table.name}"'},
+        )
+        types = _column_types[table.name] = dict(rows.all())
+    return types
+
+
+# Table name -> its columns' type oids, looked up once per process.
+_column_types: dict[str, dict[str, int]] = {}
+
+
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
 def _json_value(value: Any) -> Any:
-    return value if value is None or type(value) is JsonText else Jsonb(value)
+    if value is None:
+        return None
+    return Jsonb(value, dumps=_as_written) if type(value) is JsonText else Jsonb(value)
+
+
+def _as_written(document: str) -> str:
+    return document
