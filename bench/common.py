@@ -120,6 +120,19 @@ def machine_load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+def machine_cpu() -> tuple[float, float] | None:
+    """The machine's CPU seconds so far, busy and idle, summed over its cores (Linux, from /proc/stat;
+    None elsewhere): two readings' difference says how much of a stretch of wall time the cores worked."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(field) for field in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / tick, idle / tick  # the first eight; guest time is counted in user time
+
+
 # --- PostgreSQL scratch databases ----------------------------------------------------------
 
 

@@ -15,12 +15,17 @@ Part of `python -m bench.matching`. On a scratch database it seeds a synthetic b
 Each product's solve reports the seconds it spent per phase (`matching.PhaseTimes`), so the
 printed breakdown shows where the end-to-end time goes beyond the core's.
 
+Where the machine says (Linux), the run's CPU time is read too: how many of the cores' seconds
+during the run were busy, how many of those the solving processes spent themselves, and so how
+many went elsewhere (PostgreSQL's backends, on a machine that runs the database too).
+
 The run writes its audit events unsealed; beat's next turns chain them, off the run's path.
 That seal is timed too, after the run, and printed beside it (not inside the end-to-end time).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +34,7 @@ from multiprocessing import get_context
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from bench.common import on_every_process, scratch_database
+from bench.common import machine_cpu, on_every_process, scratch_database
 from market.config import load_settings
 from market.db import make_engine, session_scope
 from market.matching import Book, match
@@ -56,6 +61,22 @@ BEGIN, COMMIT, FINISH = "begin the run", "commit the product", "finish: the repo
 
 
 @dataclass
+class RunCpu:
+    """CPU seconds during the end-to-end run, summed over the machine's cores."""
+
+    available: float  # the run's wall time on every core
+    busy: float
+    idle: float
+    solving: float  # the solving processes' own, in the products' tasks
+    main: float  # this process's, beginning and finishing the run
+
+    @property
+    def elsewhere(self) -> float:
+        """Busy, but not in the benchmark's processes: the database's backends (and anything else running)."""
+        return self.busy - self.solving - self.main
+
+
+@dataclass
 class Measured:
     seed_seconds: float
     load_seconds: float
@@ -70,6 +91,7 @@ class Measured:
     # Sealing the run's audit events after it, as beat's next turns do.
     sealed_events: int
     seal_seconds: float
+    cpu: RunCpu | None  # None where the machine does not say (not Linux)
 
 
 def _core(product: Product) -> float:
@@ -90,8 +112,10 @@ def _disconnect() -> None:
         _ENGINE.dispose()
 
 
-def _solve(arguments: tuple[int, Product]) -> dict[str, float]:
+def _solve(arguments: tuple[int, Product]) -> tuple[dict[str, float], float]:
+    """One product's task; its seconds per phase, and the CPU seconds this process spent on it."""
     run_id, product = arguments
+    cpu = time.process_time()
     if _ENGINE is None:  # a process the warm-up missed connects now, inside the run, as a worker's first task does
         _connect()
     assert _ENGINE is not None
@@ -100,7 +124,7 @@ def _solve(arguments: tuple[int, Product]) -> dict[str, float]:
         matching.solve_product(session, run_id=run_id, product=product, times=times)
         committing = time.perf_counter()
     times.seconds[COMMIT] = time.perf_counter() - committing
-    return times.seconds
+    return times.seconds, time.process_time() - cpu
 
 
 def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
@@ -133,18 +157,20 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
         engine.dispose()  # the pool forks next: it must not share this engine's connections
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
             on_every_process(pool, processes, _connect)  # as workers are: started and connected before the run
+            cpu_before, main_cpu = machine_cpu(), time.process_time()
             started = time.perf_counter()
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)
             began = time.perf_counter()
-            solved = dict(zip(products, pool.map(_solve, [(run_id, product) for product in products]), strict=True))
+            tasks = dict(zip(products, pool.map(_solve, [(run_id, product) for product in products]), strict=True))
             finishing = time.perf_counter()
             with session_scope(engine) as session:
                 run = matching.finish_match_run(session, run_id=run_id)
             end_to_end_seconds = time.perf_counter() - started
+            main_cpu, cpu_after = time.process_time() - main_cpu, machine_cpu()
             on_every_process(pool, processes, _disconnect)
         phases: dict[str, dict[Product | None, float]] = {BEGIN: {None: began - started}}
-        for product, seconds in solved.items():
+        for product, (seconds, _) in tasks.items():
             for phase, spent in seconds.items():
                 phases.setdefault(phase, {})[product] = spent
         phases[FINISH] = {None: started + end_to_end_seconds - finishing}
@@ -170,7 +196,29 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             phases=phases,
             sealed_events=sealed_events,
             seal_seconds=seal_seconds,
+            cpu=None
+            if cpu_before is None or cpu_after is None
+            else RunCpu(
+                available=end_to_end_seconds * (os.cpu_count() or 1),
+                busy=cpu_after[0] - cpu_before[0],
+                idle=cpu_after[1] - cpu_before[1],
+                solving=sum(cpu for _, cpu in tasks.values()),
+                main=main_cpu,
+            ),
         )
+
+
+def cpu_line(measured: Measured) -> str:
+    """Where the run's CPU time went, in one line (or why it is not known)."""
+    cpu = measured.cpu
+    if cpu is None:
+        return "the run's CPU time: not known on this machine (it is read from Linux's /proc/stat)"
+    return (
+        f"the run's CPU time: {cpu.busy:.1f} of {cpu.available:.1f} CPU-s busy ({os.cpu_count()} cores x"
+        f" {measured.end_to_end_seconds:.2f} s), {cpu.idle:.1f} idle; the solving processes {cpu.solving:.1f},"
+        f" this process {cpu.main:.1f}, elsewhere (PostgreSQL's backends, anything else running)"
+        f" {cpu.elsewhere:.1f}"
+    )
 
 
 def breakdown_rows(measured: Measured) -> tuple[list[str], list[list[object]]]:

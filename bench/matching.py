@@ -30,7 +30,7 @@ from multiprocessing import get_context
 
 from bench.books import synthetic_book
 from bench.common import machine_load, median, on_every_process, table, target
-from bench.end_to_end import breakdown_rows, measure
+from bench.end_to_end import breakdown_rows, cpu_line, measure
 from market.matching import Book, first_come_first_served, match
 from market.matching.network import hub_network, pair_network
 from market.matching.solver import NETWORK_SIMPLEX, ORTOOLS, solve
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("where that run's time goes, in seconds per phase:")
         table(*breakdown_rows(end_to_end))
+        print(cpu_line(end_to_end))
     print()
     target(f"core {core_size:,} x {core_size:,}", core_wall, TARGET_SECONDS, "s", places=2, lower_is_better=True)
     target(f"core {core_size:,} x {core_size:,} peak memory", core_memory, TARGET_MB, "MB", lower_is_better=True)

@@ -7,6 +7,7 @@ it says and ends with its lines in the shared format (bench/common.py).
 from __future__ import annotations
 
 import re
+import sys
 from decimal import Decimal
 
 import pytest
@@ -37,6 +38,12 @@ def test_the_matching_benchmark_compares_the_optimiser_the_anchor_and_the_servic
     sealed = re.search(r"after it: seal its ([\d,]+) audit events", out)
     assert sealed and int(sealed[1].replace(",", "")) > 0, out
     assert re.fullmatch(TARGET_LINE.format(what="seeding 300"), lines[-1]), lines[-1]
+    # The run's CPU time: the cores' busy and idle seconds add up to the run's wall time on every core.
+    cpu = re.search(r"^the run's CPU time: ([\d.]+) of ([\d.]+) CPU-s busy .*?, ([\d.]+) idle; ", out, re.M)
+    if sys.platform == "linux":
+        assert cpu, out
+        busy, available, idle = (float(figure) for figure in cpu.groups())
+        assert abs(busy + idle - available) <= 0.1 + 0.1 * available, cpu[0]
 
 
 @pytest.mark.postgres
