@@ -488,6 +488,22 @@ def events_of_written(table: Table, written: CTE, action: str) -> Insert:
     )
 
 
+def with_its_event(statement: Insert, table: Table, action: str) -> tuple[CTE, CTE]:
+    """PostgreSQL: `statement`, an INSERT into `table`, as the CTE WRITTEN returning every column, and
+    the INSERT of its rows' events (`events_of_written`) as a second CTE. A SELECT over the first with
+    the second added (`add_cte`) writes the rows and their events in one round trip."""
+    written = statement.returning(*table.c).cte(WRITTEN)
+    return written, events_of_written(table, written, action).cte("event")
+
+
+def audit_written(session: Session, *, actor: Actor, action: str, table: Table, row: Mapping[str, Any]) -> None:
+    """What record_event does for a row written by a `with_its_event` statement, which wrote its event
+    on PostgreSQL: elsewhere the event from `row` (every column, its id included); the log line."""
+    if session.get_bind().dialect.name != "postgresql":
+        append_events(session, [create_event(actor, action, table, row)])
+    log.info("%s %s %s %s", actor.label, action, table.name, row["id"])
+
+
 def event_values(actor: Actor, occurred_at: datetime) -> dict[str, Any]:
     """The bound values of an `events_of_written` statement."""
     return {

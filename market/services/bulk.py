@@ -33,13 +33,14 @@ from sqlmodel import Session
 
 from market.db import insert_rows_with_ids
 from market.models import Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
-from market.models.common import OfferStatus, OrderStatus, Role, as_utc, json_safe, utcnow
+from market.models.common import OrderStatus, Role, as_utc, json_safe, utcnow
 from market.models.offer import OfferCreate
 from market.models.order import OrderCreate
 from market.places import find_destination
 from market.services.actors import Actor
 from market.services.audit import append_events, append_row_events, create_event
 from market.services.errors import DomainError, NotFound
+from market.services.offers import offer_row
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
 
 log = logging.getLogger(__name__)
@@ -118,26 +119,7 @@ def plan_offers(
     seen = seen or Seen()
     owned = [(c, d.reference) for d, c in items]
     errors = _reference_errors(session, _OFFERS, owned, "cooperative", label, seen.offer_references)
-    rows = [
-        {
-            "cooperative_id": cooperative_id,
-            "reference": data.reference,
-            "product": data.product,
-            "variety": data.variety,
-            "grade": data.grade,
-            "brand": data.brand,
-            "quantity_kg": tonnes_to_kg(data.tonnes),
-            "contracted_kg": 0,
-            "withdrawn_kg": 0,
-            "min_price_fen": yuan_to_fen(data.min_price_per_tonne),
-            "available_from": data.available_from,
-            "available_until": data.available_until,
-            "status": OfferStatus.open,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for data, cooperative_id in items
-    ]
+    rows = [offer_row(data, cooperative_id, now) for data, cooperative_id in items]
     return OfferPlan(rows), errors
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from functools import cache
 
 from sqlalchemy import Executable, bindparam, null, or_
@@ -16,21 +15,11 @@ from market.models.common import OrderStatus, Product, Role, utcnow
 from market.models.order import OrderCreate
 from market.places import Place, find_destination
 from market.services.actors import Actor
-from market.services.audit import (
-    WRITTEN,
-    append_events,
-    create_event,
-    event_values,
-    events_of_written,
-    record_event,
-    snapshot,
-)
+from market.services.audit import audit_written, event_values, record_event, snapshot, with_its_event
 from market.services.bulk import destination_columns
 from market.services.errors import Conflict, Invalid, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.units import kg_to_tonnes, tonnes_to_kg, yuan_to_fen
-
-audit_log = logging.getLogger("market.audit")
 
 # What cooperatives may browse: orders that still want tonnes.
 BROWSABLE = (OrderStatus.open, OrderStatus.partially_matched)
@@ -115,9 +104,7 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     # As if loaded: in the session, and an UPDATE (not a second INSERT) if the caller changes it.
     order = as_loaded(DemandOrder, values)
     session.add(order)
-    if not audited_here:
-        append_events(session, [create_event(actor, "order.create", _ORDERS, values)])
-    audit_log.info("%s %s %s %s", actor.label, "order.create", _ORDERS.name, values["id"])
+    audit_written(session, actor=actor, action="order.create", table=_ORDERS, row=values)
     return order
 
 
@@ -146,8 +133,7 @@ def _open_market_insert(dialect: str, to_buyer_city: bool, with_reference: bool)
         return statement.returning(_ORDERS.c.id, *(_ORDERS.c[name] for name in _DESTINATION))
     # The order and its audit event in one round trip: WITH t AS (INSERT ... RETURNING *),
     # event AS (INSERT INTO audit_event ... SELECT ... FROM t) SELECT id, destination FROM t.
-    written = statement.returning(*_ORDERS.c).cte(WRITTEN)
-    event = events_of_written(_ORDERS, written, "order.create").cte("event")
+    written, event = with_its_event(statement, _ORDERS, "order.create")
     return select(written.c.id, *(written.c[name] for name in _DESTINATION)).add_cte(event)
 
 

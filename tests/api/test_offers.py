@@ -200,3 +200,56 @@ def test_page_size_is_capped(client, world, app):
         client.post("/api/v1/offers", json=offer_body(), headers=world.coop)
     page = client.get("/api/v1/offers?limit=100000", headers=world.coop).json
     assert page["count"] == 5 and len(page["data"]) == 3
+
+
+def test_each_posted_offer_is_audited_as_stored(client, world, engine):
+    from market.models import Account
+    from market.services.audit import snapshot
+    from tests.services.audit_helpers import sealed_and_checked
+
+    bodies = [
+        offer_body(),  # with variety and brand, no reference
+        offer_body(reference="LOT-1", variety=None, brand=None, grade="second"),
+        offer_body(reference="LOT-2", tonnes="0.001", min_price_per_tonne="0.01"),
+    ]
+    posted = []
+    for body in bodies:
+        response = client.post("/api/v1/offers", json=body, headers=world.coop)
+        assert response.status_code == 201, response.json
+        assert response.json["origin"]["township"] == "Sayu"  # the cooperative, read back with the lot
+        posted.append(response.json["id"])
+    with session_scope(engine) as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "offer.create").order_by(AuditEvent.id)
+        ).all()
+        account = session.exec(select(Account).where(Account.cooperative_id == world.coop_id)).first()
+        assert [event.object_id for event in events] == posted
+        for event, body in zip(events, bodies, strict=True):
+            offer = session.get(SupplyOffer, event.object_id)
+            assert event.after == snapshot(offer) and event.before is None
+            assert (offer.reference, offer.variety, offer.grade.value) == (
+                body.get("reference"),
+                body.get("variety"),
+                body["grade"],
+            )
+            assert (event.object_type, event.account_id) == ("supply_offer", account.id)
+            assert event.occurred_at is not None and event.seq is None  # sealed later, off the request
+    assert sealed_and_checked(engine).intact
+
+
+def test_a_reference_used_twice_is_refused_and_writes_nothing(client, world, engine):
+    first = client.post("/api/v1/offers", json=offer_body(reference="LOT-7"), headers=world.coop)
+    assert first.status_code == 201, first.json
+    again = client.post("/api/v1/offers", json=offer_body(reference="LOT-7", tonnes="3"), headers=world.coop)
+    assert again.status_code == 409, again.json
+    assert field_names(again) == {"reference"}
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 1
+        assert (
+            session.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "offer.create")).one()
+            == 1
+        )
+    # A reference is the cooperative's own: another cooperative may use the same one.
+    other = client.post("/api/v1/offers", json=offer_body(reference="LOT-7"), headers=world.other_coop)
+    assert other.status_code == 201, other.json
+    assert other.json["cooperative_id"] == world.other_coop_id and other.json["origin"]["township"] == "Sujiayuan"
