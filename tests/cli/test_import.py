@@ -419,6 +419,23 @@ def test_rows_are_checked_and_written_in_chunks_each_with_one_audit_batch_and_a_
     assert sealed_and_checked(engine).intact
 
 
+def test_a_large_file_has_each_row_audited_as_stored_in_file_order(tmp_path, database_url, engine, parties):
+    """Chunks of a hundred rows: each table's events made by the database from the rows it stored."""
+    rows = [_offer(reference=f"L-{n}") for n in range(130)] + [_order(reference=f"PO-{n}") for n in range(70)]
+    result = _import(database_url, _write_csv(tmp_path / "book.csv", KIND_HEADERS, rows), "--chunk-size", "100")
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as session:
+        events = session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()[-200:]
+        offers = session.exec(select(SupplyOffer).order_by(SupplyOffer.id)).all()
+        orders = session.exec(select(DemandOrder).order_by(DemandOrder.id)).all()
+        assert [offer.reference for offer in offers] == [f"L-{n}" for n in range(130)]
+        assert [order.reference for order in orders] == [f"PO-{n}" for n in range(70)]
+        expected = [("offer.create", offer) for offer in offers] + [("order.create", order) for order in orders]
+        for event, (action, row) in zip(events, expected, strict=True):
+            assert (event.action, event.object_id, event.after) == (action, row.id, snapshot(row))
+    assert sealed_and_checked(engine).intact
+
+
 def test_a_file_is_checked_as_one_across_its_chunks(tmp_path, database_url, engine, parties):
     """Chunks already written are undone by an error in a later one, which is found as in one piece."""
     rows = [_offer(reference="L-1"), _order(agreement="AGR-2020-01", tonnes="600"), _offer(reference="L-2")]
