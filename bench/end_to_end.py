@@ -10,7 +10,7 @@ Part of `python -m bench.matching`. On a scratch database it seeds a synthetic b
   tasks) and transaction (take the product's lock, load the open book
   in three queries, solve, first come first served for the report, reasons for the unmatched,
   write the proposed contracts, their reservations and audit events in set-based statements),
-  then finish (the report, from grouped queries).
+  then finish (the report, from the parts' sums and the parties' names).
 
 Each product's solve reports the seconds it spent per phase (`matching.PhaseTimes`), so the
 printed breakdown shows where the end-to-end time goes beyond the core's.

@@ -1,7 +1,14 @@
-"""The report of a match run, from its contracts (summed by the database) and its per-product parts."""
+"""The report of a match run, from its per-product parts.
+
+Each part carries its contracts summed as the report groups them (`contract_sums`, worked out from
+the rows as they were written, in the product's own transaction and process), so the run's last,
+serial step merges a few hundred figures and looks up names instead of grouping every contract.
+A part written before parts carried the sums has them summed from its contracts by the database.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -36,93 +43,130 @@ def _per(total_fen: int, count: int) -> str | None:
     return None if share_fen is None else fen_to_yuan(share_fen)
 
 
-def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:
-    contracts = Contract.__table__.c
-    sums = (
-        func.count().label("contracts"),
-        func.sum(contracts.quantity_kg).label("kg"),
-        func.sum(contracts.value_fen).label("value"),
-    )
-    transport_sum = func.sum(contracts.transport_fen).label("transport")
-    of_run = contracts.match_run_id == run.id
+# A part's sums: [contracts, kg, value fen, transport fen] in all and per cooperative, buyer and
+# agreement (keyed by id, as text in the stored JSON).
+_GROUPS = ("by_cooperative", "by_buyer", "by_agreement")
 
-    by_product = {
-        row[0]: row[1:]
-        for row in session.execute(
-            select(contracts.product, *sums, transport_sum).where(of_run).group_by(contracts.product)
+
+def contract_sums(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One product's contracts, given as the rows written, summed as the report groups them."""
+    return _summed(
+        (
+            row["cooperative_id"],
+            row["buyer_id"],
+            row["agreement_id"],
+            1,
+            row["quantity_kg"],
+            row["value_fen"],
+            row["transport_fen"],
         )
-    }
+        for row in rows
+    )
+
+
+def _sums_from_contracts(session: Session, run_id: int, product: Any) -> dict[str, Any]:
+    """`contract_sums` for a part written before parts carried them: grouped by the database first."""
+    contracts = Contract.__table__.c
+    keys = (contracts.cooperative_id, contracts.buyer_id, contracts.agreement_id)
+    figures = (
+        func.count(),
+        *(func.sum(column) for column in (contracts.quantity_kg, contracts.value_fen, contracts.transport_fen)),
+    )
+    rows = session.execute(
+        select(*keys, *figures).where(contracts.match_run_id == run_id, contracts.product == product).group_by(*keys)
+    )
+    return _summed(rows)
+
+
+def _summed(rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
+    """Rows of (cooperative, buyer, agreement or None, contracts, kg, value fen, transport fen) summed."""
+    total = [0, 0, 0, 0]
+    groups: dict[str, dict[int, list[int]]] = {name: {} for name in _GROUPS}
+    for *keys, count, kg, value, transport in rows:
+        figures = (count, int(kg), int(value), int(transport))
+        for index, figure in enumerate(figures):
+            total[index] += figure
+        for name, key in zip(_GROUPS, keys, strict=True):
+            if key is not None:  # an open-market contract is under no agreement
+                sums = groups[name].setdefault(key, [0, 0, 0, 0])
+                for index, figure in enumerate(figures):
+                    sums[index] += figure
+    return {"total": total} | {name: {str(key): sums for key, sums in group.items()} for name, group in groups.items()}
+
+
+def _merged(parts_sums: list[dict[str, Any]], name: str) -> dict[int, list[int]]:
+    merged: dict[int, list[int]] = {}
+    for sums in parts_sums:
+        for key, figures in sums[name].items():
+            so_far = merged.setdefault(int(key), [0, 0, 0, 0])
+            merged[int(key)] = [a + b for a, b in zip(so_far, figures, strict=True)]
+    return merged
+
+
+def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:
+    parts_sums = [part.summary.get("sums") or _sums_from_contracts(session, run.id, part.product) for part in parts]
     product_lines = []
-    for part in parts:
-        count, kg, value, transport = by_product.get(part.product, (0, 0, 0, 0))
+    for part, sums in zip(parts, parts_sums, strict=True):
+        count, kg, value, transport = sums["total"]
         summary = part.summary
         product_lines.append(
             ProductLine(
                 product=part.product,
                 contracts=count,
-                tonnes=kg_to_tonnes(int(kg or 0)),
-                value=fen_to_yuan(int(value or 0)),
+                tonnes=kg_to_tonnes(kg),
+                value=fen_to_yuan(value),
                 offered_tonnes=kg_to_tonnes(summary["offered_kg"]),
                 demanded_tonnes=kg_to_tonnes(summary["demanded_kg"]),
-                fill_rate=share(int(kg or 0), summary["demanded_kg"]),
+                fill_rate=share(kg, summary["demanded_kg"]),
                 gains_from_trade=fen_to_yuan(fen_from_kg_fen(summary["gains_kg_fen"])),
-                transport_cost=fen_to_yuan(int(transport or 0)),
+                transport_cost=fen_to_yuan(transport),
             )
         )
 
-    # Each grouping sums the run's contracts alone, then joins the few names: joining first would
-    # carry every contract's name columns through the sort.
-    def grouped(key):
-        return select(key.label("key"), *sums, transport_sum).where(of_run).group_by(key).subquery()
+    # Most valuable first, then by id: the names of the few parties the run's contracts name.
+    def most_valuable_first(merged: dict[int, list[int]]) -> list[int]:
+        return sorted(merged, key=lambda key: (-merged[key][2], key))
 
-    by_cooperative = grouped(contracts.cooperative_id)
-    cooperative_rows = session.execute(
-        select(
-            Cooperative.id,
-            Cooperative.name,
-            Cooperative.name_zh,
-            Cooperative.township,
-            Cooperative.poor_households,
-            by_cooperative.c.contracts,
-            by_cooperative.c.kg,
-            by_cooperative.c.value,
-            by_cooperative.c.transport,
+    by_cooperative = _merged(parts_sums, "by_cooperative")
+    cooperatives = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Cooperative.id, Cooperative.name, Cooperative.name_zh, Cooperative.township, Cooperative.poor_households
+            ).where(one_of(session, Cooperative.id, list(by_cooperative)))
         )
-        .join(by_cooperative, by_cooperative.c.key == Cooperative.id)
-        .order_by(by_cooperative.c.value.desc(), Cooperative.id)
-    ).all()
-    by_buyer = grouped(contracts.buyer_id)
-    buyer_rows = session.execute(
-        select(Buyer.id, Buyer.name, Buyer.name_zh, by_buyer.c.contracts, by_buyer.c.kg, by_buyer.c.value)
-        .join(by_buyer, by_buyer.c.key == Buyer.id)
-        .order_by(by_buyer.c.value.desc(), Buyer.id)
-    ).all()
-    by_agreement = grouped(contracts.agreement_id)
-    agreement_rows = session.execute(
-        select(
-            PurchaseAgreement,
-            Buyer.name_zh,
-            Cooperative.name_zh,
-            by_agreement.c.contracts,
-            by_agreement.c.kg,
-            by_agreement.c.value,
+    }
+    cooperative_rows = [(cooperatives[key], *by_cooperative[key]) for key in most_valuable_first(by_cooperative)]
+    by_buyer = _merged(parts_sums, "by_buyer")
+    buyers = {
+        row.id: row
+        for row in session.execute(
+            select(Buyer.id, Buyer.name, Buyer.name_zh).where(one_of(session, Buyer.id, list(by_buyer)))
         )
-        .join(by_agreement, by_agreement.c.key == PurchaseAgreement.id)
-        .join(Buyer, Buyer.id == PurchaseAgreement.buyer_id)
-        .join(Cooperative, Cooperative.id == PurchaseAgreement.cooperative_id)
-        .order_by(PurchaseAgreement.id)
-    ).all()
+    }
+    buyer_rows = [(buyers[key], *by_buyer[key]) for key in most_valuable_first(by_buyer)]
+    by_agreement = _merged(parts_sums, "by_agreement")
+    agreement_rows = [
+        (agreement, buyer_zh, cooperative_zh, *by_agreement[agreement.id][:3])
+        for agreement, buyer_zh, cooperative_zh in session.execute(
+            select(PurchaseAgreement, Buyer.name_zh, Cooperative.name_zh)
+            .join(Buyer, Buyer.id == PurchaseAgreement.buyer_id)
+            .join(Cooperative, Cooperative.id == PurchaseAgreement.cooperative_id)
+            .where(one_of(session, PurchaseAgreement.id, list(by_agreement)))
+            .order_by(PurchaseAgreement.id)
+        )
+    ]
 
-    matched_kg = sum(int(kg or 0) for _, kg, _, _ in by_product.values())
-    value = sum(int(v or 0) for _, _, v, _ in by_product.values())
+    matched_kg = sum(sums["total"][1] for sums in parts_sums)
+    value = sum(sums["total"][2] for sums in parts_sums)
     demanded_kg = sum(part.summary["demanded_kg"] for part in parts)
     gains = fen_from_kg_fen(sum(part.summary["gains_kg_fen"] for part in parts))
     baseline_kg = sum(part.summary["baseline"]["kg"] for part in parts)
     baseline_gains = fen_from_kg_fen(sum(part.summary["baseline"]["gains_kg_fen"] for part in parts))
-    transport = sum(int(t or 0) for _, _, _, t in by_product.values())
-    with_poor = [row for row in cooperative_rows if row.poor_households > 0]
-    poor_households = sum(row.poor_households for row in with_poor)
-    with_poor_net = sum(int(row[7]) - int(row[8]) for row in with_poor)
+    transport = sum(sums["total"][3] for sums in parts_sums)
+    with_poor = [(party, figures) for party, *figures in cooperative_rows if party.poor_households > 0]
+    poor_households = sum(party.poor_households for party, _ in with_poor)
+    with_poor_net = sum(value_fen - transport_fen for _, (_, _, value_fen, transport_fen) in with_poor)
     # A part written before parts carried the references (an upgrade in the middle of a run) has them looked up.
     references = order_references(
         session, [item["order_id"] for part in parts for item in part.summary["unmatched"] if "reference" not in item]
@@ -133,7 +177,7 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
         pricing=run.policy.value,
         poverty_weight_per_tonne=fen_to_yuan(run.parameters.get("poverty_weight_fen", 0)),
         totals=Totals(
-            contracts=sum(count for count, _, _, _ in by_product.values()),
+            contracts=sum(sums["total"][0] for sums in parts_sums),
             tonnes=kg_to_tonnes(matched_kg),
             value=fen_to_yuan(value),
             offered_tonnes=kg_to_tonnes(sum(part.summary["offered_kg"] for part in parts)),
@@ -145,28 +189,28 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
         by_product=product_lines,
         by_cooperative=[
             CooperativeLine(
-                cooperative_id=row.id,
-                name=row.name,
-                name_zh=row.name_zh,
-                township=row.township,
-                registered_poor_households=row.poor_households,
-                contracts=row[5],
-                tonnes=kg_to_tonnes(int(row[6])),
-                value=fen_to_yuan(int(row[7])),
-                value_per_poor_household=_per(int(row[7]), row.poor_households),
+                cooperative_id=party.id,
+                name=party.name,
+                name_zh=party.name_zh,
+                township=party.township,
+                registered_poor_households=party.poor_households,
+                contracts=count,
+                tonnes=kg_to_tonnes(kg),
+                value=fen_to_yuan(amount),
+                value_per_poor_household=_per(amount, party.poor_households),
             )
-            for row in cooperative_rows
+            for party, count, kg, amount, _ in cooperative_rows
         ],
         by_buyer=[
             BuyerLine(
-                buyer_id=row.id,
-                name=row.name,
-                name_zh=row.name_zh,
-                contracts=row[3],
-                tonnes=kg_to_tonnes(int(row[4])),
-                value=fen_to_yuan(int(row[5])),
+                buyer_id=party.id,
+                name=party.name,
+                name_zh=party.name_zh,
+                contracts=count,
+                tonnes=kg_to_tonnes(kg),
+                value=fen_to_yuan(amount),
             )
-            for row in buyer_rows
+            for party, count, kg, amount, _ in buyer_rows
         ],
         by_agreement=[
             AgreementLine(

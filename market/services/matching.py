@@ -65,7 +65,7 @@ from market.services.audit import append_events, append_row_events, record_event
 from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
-from market.services.match_report import build_report, order_references
+from market.services.match_report import build_report, contract_sums, order_references
 from market.services.reservations import reserve
 from market.units import value_fen, yuan_to_fen
 
@@ -234,11 +234,13 @@ def solve_product(session: Session, *, run_id: int, product: Product, times: Pha
     with times.phase("report: unmatched orders' references"):
         # Read before the writes: a query after them would wait for the statements they leave running.
         references = order_references(session, [order.id for order, _, _ in unmatched])
-    _write_contracts(session, run, product, book, allocation, times)
-    # Worked out while the database reserves the tonnage and writes the audit events (_write_contracts).
+    rows = _write_contracts(session, run, product, book, allocation, times)
+    # Worked out while the database writes the audit events (_write_contracts).
+    with times.phase("report: the contracts summed"):
+        sums = contract_sums(rows)
     with times.phase("report: first come, first served"):
         baseline = first_come_first_served(book, policy)
-    summary = _summary(book, allocation, baseline, unmatched, references)
+    summary = _summary(book, allocation, baseline, unmatched, references) | {"sums": sums}
     with times.phase("write the product's part"):
         session.add(MatchRunPart(match_run_id=run_id, product=product, summary=summary))
         session.flush()
@@ -296,10 +298,11 @@ _CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
 
 def _write_contracts(
     session: Session, run: MatchRun, product: Product, book: Book, allocation: Allocation, times: PhaseTimes
-) -> None:
-    """Proposed contracts, the tonnage they reserve and their audit events, in set-based statements."""
+) -> list[dict[str, Any]]:
+    """Proposed contracts, the tonnage they reserve and their audit events, in set-based statements;
+    the contracts' rows as written."""
     if not allocation.lines:
-        return
+        return []
     # Each statement is left running in the database while this process goes on: the reservations
     # (which need only the lines) while the contracts' rows are made, the audit events (made from the
     # stored contracts) while the report's baseline is worked out. The next query or
@@ -320,6 +323,7 @@ def _write_contracts(
         insert_rows_with_ids(session, _CONTRACTS, rows)
     with times.phase("audit events"):
         append_row_events(session, _CONTRACTS, rows, actor=MATCHER, action="contract.propose", wait=False)
+    return rows
 
 
 def _contract_rows(run: MatchRun, product: Product, book: Book, allocation: Allocation) -> list[dict[str, Any]]:

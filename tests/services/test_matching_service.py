@@ -232,3 +232,83 @@ def test_a_part_written_without_references_still_gets_them_in_the_report(engine,
     assert [(item["order_id"], item["reference"], item["tonnes_unmatched"]) for item in report["unmatched_orders"]] == [
         (order_id, "DG-77", "50")
     ]
+
+
+def test_the_report_sums_each_party_as_its_contracts_do_with_or_without_sums_in_the_parts(engine, client, world):
+    """Each product's part carries its contracts summed; the report merges them. Checked against the
+    contracts summed here, and against the report of parts written before they carried sums (a run
+    in flight across an upgrade), whose sums the database makes."""
+    from collections import defaultdict
+
+    from market.services.match_report import build_report
+    from market.units import fen_to_yuan, kg_to_tonnes
+    from tests.api.helpers import agreement_body
+
+    def post(path, body, headers):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.json
+        return response.json
+
+    for headers, tonnes in ((world.coop, "70"), (world.other_coop, "55.5")):
+        post("/api/v1/offers", offer_body(tonnes=tonnes, min_price_per_tonne="5000"), headers)
+        post("/api/v1/offers", offer_body(product="potato", tonnes="40", min_price_per_tonne="900"), headers)
+    agreement = post(
+        "/api/v1/agreements",
+        agreement_body(world.buyer_id, world.coop_id, tonnes="30", price_per_tonne="7800.00"),
+        world.admin,
+    )
+    post(
+        "/api/v1/orders", order_body(tonnes="25", agreement_id=agreement["id"], max_price_per_tonne="7800"), world.buyer
+    )
+    for headers, tonnes in ((world.buyer, "45"), (world.other_buyer, "60.25")):
+        post("/api/v1/orders", order_body(tonnes=tonnes, max_price_per_tonne="8000"), headers)
+        post("/api/v1/orders", order_body(product="potato", tonnes="35", max_price_per_tonne="2000"), headers)
+
+    with session_scope(engine) as session:
+        run_id = matching.request_match_run(session, actor=OFFICE, data=MatchRunCreate()).id
+    with session_scope(engine) as session:
+        products = matching.begin_match_run(session, run_id=run_id)
+    for product in products:
+        with session_scope(engine) as session:
+            matching.solve_product(session, run_id=run_id, product=product)
+    with session_scope(engine) as session:
+        report = matching.finish_match_run(session, run_id=run_id).report
+        contracts = session.exec(select(Contract).where(Contract.match_run_id == run_id)).all()
+
+    def summed(key):
+        sums = defaultdict(lambda: [0, 0, 0])
+        for contract in contracts:
+            if key(contract) is not None:
+                figures = sums[key(contract)]
+                figures[0] += 1
+                figures[1] += contract.quantity_kg
+                figures[2] += contract.value_fen
+        return {k: (count, kg_to_tonnes(kg), fen_to_yuan(value)) for k, (count, kg, value) in sums.items()}
+
+    def lines(name, key):
+        return {line[key]: (line["contracts"], line["tonnes"], line["value"]) for line in report[name]}
+
+    assert len({contract.product for contract in contracts}) == 2 and len(contracts) >= 5
+    products_matched = {key: line for key, line in lines("by_product", "product").items() if line[0]}
+    assert products_matched == summed(lambda contract: contract.product.value)
+    assert lines("by_cooperative", "cooperative_id") == summed(lambda contract: contract.cooperative_id)
+    assert lines("by_buyer", "buyer_id") == summed(lambda contract: contract.buyer_id)
+    assert lines("by_agreement", "agreement_id") == summed(lambda contract: contract.agreement_id)
+    assert set(lines("by_cooperative", "cooperative_id")) == {world.coop_id, world.other_coop_id}
+    assert set(lines("by_agreement", "agreement_id")) == {agreement["id"]}
+    totals = report["totals"]
+    assert (totals["contracts"], totals["tonnes"], totals["value"]) == summed(lambda contract: "all")["all"]
+    assert totals["transport_cost"] == fen_to_yuan(sum(contract.transport_fen for contract in contracts))
+    for name in ("by_cooperative", "by_buyer"):  # the most valuable first
+        values = [line["value"] for line in report[name]]
+        assert values == sorted(values, key=lambda value: -float(value))
+
+    with session_scope(engine) as session:
+        run = session.get(MatchRun, run_id)
+        parts = session.exec(select(MatchRunPart).where(MatchRunPart.match_run_id == run_id)).all()
+        parts = sorted(parts, key=lambda part: matching.run_products(run).index(part.product))  # as finishing does
+        assert sum(part.summary["sums"]["total"][0] for part in parts) == len(contracts)
+        for part in parts:
+            part.summary = {key: value for key, value in part.summary.items() if key != "sums"}
+        assert build_report(session, run, parts) == report
+        session.rollback()
