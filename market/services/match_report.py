@@ -50,18 +50,19 @@ _GROUPS = ("by_cooperative", "by_buyer", "by_agreement")
 
 def contract_sums(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One product's contracts, given as the rows written, summed as the report groups them."""
-    return _summed(
-        (
-            row["cooperative_id"],
-            row["buyer_id"],
-            row["agreement_id"],
-            1,
-            row["quantity_kg"],
-            row["value_fen"],
-            row["transport_fen"],
-        )
-        for row in rows
-    )
+    # Summed per (cooperative, buyer, agreement) first, one dictionary step a row: far fewer of those.
+    by_parties: dict[tuple[int, int, int | None], list[int]] = {}
+    for row in rows:
+        parties = (row["cooperative_id"], row["buyer_id"], row["agreement_id"])
+        sums = by_parties.get(parties)
+        if sums is None:
+            by_parties[parties] = [1, row["quantity_kg"], row["value_fen"], row["transport_fen"]]
+        else:
+            sums[0] += 1
+            sums[1] += row["quantity_kg"]
+            sums[2] += row["value_fen"]
+            sums[3] += row["transport_fen"]
+    return _summed((*parties, *sums) for parties, sums in by_parties.items())
 
 
 def _sums_from_contracts(session: Session, run_id: int, product: Any) -> dict[str, Any]:
@@ -79,7 +80,8 @@ def _sums_from_contracts(session: Session, run_id: int, product: Any) -> dict[st
 
 
 def _summed(rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
-    """Rows of (cooperative, buyer, agreement or None, contracts, kg, value fen, transport fen) summed."""
+    """Rows of (cooperative, buyer, agreement or None, contracts, kg, value fen, transport fen), one per
+    combination of the three, summed per cooperative, buyer and agreement, and in all."""
     total = [0, 0, 0, 0]
     groups: dict[str, dict[int, list[int]]] = {name: {} for name in _GROUPS}
     for *keys, count, kg, value, transport in rows:
