@@ -22,6 +22,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def in_utc(moment: datetime) -> datetime:
+    """The moment in UTC, whatever zone it is given in (none: UTC, as `as_utc` reads it)."""
+    return as_utc(moment).astimezone(UTC)
+
+
 class Product(enum.StrEnum):
     apple = "apple"
     vegetable = "vegetable"

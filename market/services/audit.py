@@ -30,7 +30,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -66,7 +66,7 @@ from market.db import (
     settle,
 )
 from market.models import AuditEvent
-from market.models.common import as_utc, json_safe, utcnow
+from market.models.common import as_utc, in_utc, json_safe, utcnow
 from market.services.actors import Actor
 
 log = logging.getLogger("market.audit")
@@ -208,7 +208,7 @@ def _plain_number(value: float) -> str:
 
 
 def _iso_utc(moment: datetime) -> str:
-    return as_utc(moment).astimezone(UTC).isoformat(timespec="microseconds")
+    return in_utc(moment).isoformat(timespec="microseconds")
 
 
 def event_hash(event: Mapping[str, Any]) -> str:
@@ -339,7 +339,7 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]], *, wait
     for position, event in enumerate(events):
         moment = event.get("occurred_at") or now
         if moment is not given_time:
-            given_time, occurred_at = moment, as_utc(moment).astimezone(UTC)
+            given_time, occurred_at = moment, in_utc(moment)
         after = event.get("after")
         if type(after) is StoredRow:
             # The database builds the document unless a column is digested (that is done here).
@@ -440,7 +440,7 @@ def append_row_events(
         return
     session.flush()
     event_ids = draw_ids(session, _TABLE, len(rows))
-    occurred_at = as_utc(utcnow()).astimezone(UTC)
+    occurred_at = utcnow()
     shared = (occurred_at, actor.account_id, actor.label, action, table.name)
     _send_stored_row_events(session, table, event_ids, [row["id"] for row in rows], shared)
     if wait:
@@ -507,7 +507,7 @@ def audit_written(session: Session, *, actor: Actor, action: str, table: Table, 
 def event_values(actor: Actor, occurred_at: datetime) -> dict[str, Any]:
     """The bound values of an `events_of_written` statement."""
     return {
-        "event_occurred_at": as_utc(occurred_at).astimezone(UTC),
+        "event_occurred_at": in_utc(occurred_at),
         "event_account_id": actor.account_id,
         "event_actor": actor.label,
     }
