@@ -84,11 +84,8 @@ def offer_row(data: OfferCreate, cooperative_id: int, now: datetime) -> dict[str
     }
 
 
-# The columns create_offer gives itself, in the order the statement takes them.
-_GIVEN = (
-    "cooperative_id", "reference", "product", "variety", "grade", "brand", "quantity_kg", "contracted_kg",
-    "withdrawn_kg", "min_price_fen", "available_from", "available_until", "status", "created_at", "updated_at",
-)  # fmt: skip
+# The columns create_offer gives itself (all but the id: `offer_row`), in the order the statement takes them.
+_GIVEN = tuple(column.name for column in _OFFERS.c if column.name != "id")
 _OFFER_ID = "offer_id"  # the new offer's id, beside the cooperative's columns in the statement's row
 
 
