@@ -8,8 +8,10 @@ from sqlmodel import Session
 from market.matching import AgreementTerms, Book, Offer, Order
 from market.matching.transport import freight_fen_per_tonne
 from market.models import Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
-from market.models.common import Grade, OfferStatus, OrderStatus, Product
+from market.models.common import Grade, Product
 from market.places import Place, find_origin
+from market.services.offers import BROWSABLE as OPEN_OFFERS
+from market.services.orders import BROWSABLE as OPEN_ORDERS
 
 GRADE_RANK = {grade: grade.rank for grade in Grade}
 GRADE_OF_RANK = {grade.rank: grade for grade in Grade}
@@ -39,7 +41,7 @@ def load_book(session: Session, product: Product) -> Book:
         .join(Cooperative, Cooperative.id == SupplyOffer.cooperative_id)
         .where(
             SupplyOffer.product == product,
-            SupplyOffer.status.in_((OfferStatus.open, OfferStatus.partially_matched)),
+            SupplyOffer.status.in_(OPEN_OFFERS),
             offer_remaining > 0,
         )
         .order_by(SupplyOffer.id)
@@ -60,7 +62,7 @@ def load_book(session: Session, product: Product) -> Book:
         )
         .where(
             DemandOrder.product == product,
-            DemandOrder.status.in_((OrderStatus.open, OrderStatus.partially_matched)),
+            DemandOrder.status.in_(OPEN_ORDERS),
             order_remaining > 0,
         )
         .order_by(DemandOrder.id)

@@ -51,8 +51,6 @@ from market.models import (
 from market.models.common import (
     ContractStatus,
     MatchRunStatus,
-    OfferStatus,
-    OrderStatus,
     Product,
     Role,
     as_utc,
@@ -66,6 +64,8 @@ from market.services.book import GRADE_OF_RANK, load_book
 from market.services.errors import Conflict, NotFound
 from market.services.listing import PageRequest, fetch_page
 from market.services.match_report import build_report, contract_sums, order_references
+from market.services.offers import BROWSABLE as OPEN_OFFERS
+from market.services.orders import BROWSABLE as OPEN_ORDERS
 from market.services.reservations import reserve
 from market.units import value_fen, yuan_to_fen
 
@@ -151,8 +151,8 @@ def _largest_first(session: Session, products: list[Product]) -> list[Product]:
         return products
     open_rows: dict[Product, int] = dict.fromkeys(products, 0)
     for model, open_statuses in (
-        (SupplyOffer, (OfferStatus.open, OfferStatus.partially_matched)),
-        (DemandOrder, (OrderStatus.open, OrderStatus.partially_matched)),
+        (SupplyOffer, OPEN_OFFERS),
+        (DemandOrder, OPEN_ORDERS),
     ):
         counted = (
             select(model.product, func.count())

@@ -8,7 +8,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from market.models import Buyer, Cooperative, DemandOrder, PurchaseAgreement, SupplyOffer
-from market.models.common import OfferStatus, OrderStatus
+from market.services.offers import BROWSABLE as OPEN_OFFERS
+from market.services.orders import BROWSABLE as OPEN_ORDERS
 from market.units import fen_from_kg_fen
 
 
@@ -48,14 +49,14 @@ def market_summary(session: Session) -> dict[str, Any]:
             SupplyOffer,
             offer_remaining,
             SupplyOffer.min_price_fen,
-            (OfferStatus.open, OfferStatus.partially_matched),
+            OPEN_OFFERS,
         ),
         "demand": _open_book(
             session,
             DemandOrder,
             order_remaining,
             DemandOrder.max_price_fen,
-            (OrderStatus.open, OrderStatus.partially_matched),
+            OPEN_ORDERS,
         ),
         "agreements": [
             {
