@@ -86,13 +86,10 @@ def _summed(rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
     groups: dict[str, dict[int, list[int]]] = {name: {} for name in _GROUPS}
     for *keys, count, kg, value, transport in rows:
         figures = (count, int(kg), int(value), int(transport))
-        for index, figure in enumerate(figures):
-            total[index] += figure
+        _add(total, figures)
         for name, key in zip(_GROUPS, keys, strict=True):
             if key is not None:  # an open-market contract is under no agreement
-                sums = groups[name].setdefault(key, [0, 0, 0, 0])
-                for index, figure in enumerate(figures):
-                    sums[index] += figure
+                _add(groups[name].setdefault(key, [0, 0, 0, 0]), figures)
     return {"total": total} | {name: {str(key): sums for key, sums in group.items()} for name, group in groups.items()}
 
 
@@ -100,9 +97,14 @@ def _merged(parts_sums: list[dict[str, Any]], name: str) -> dict[int, list[int]]
     merged: dict[int, list[int]] = {}
     for sums in parts_sums:
         for key, figures in sums[name].items():
-            so_far = merged.setdefault(int(key), [0, 0, 0, 0])
-            merged[int(key)] = [a + b for a, b in zip(so_far, figures, strict=True)]
+            _add(merged.setdefault(int(key), [0, 0, 0, 0]), figures)
     return merged
+
+
+def _add(sums: list[int], figures: Iterable[int]) -> None:
+    """Add [contracts, kg, value fen, transport fen] to `sums`, in place."""
+    for index, figure in enumerate(figures):
+        sums[index] += figure
 
 
 def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:
