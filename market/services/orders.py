@@ -108,11 +108,9 @@ def _create_open_market_order(session: Session, *, actor: Actor, data: OrderCrea
     return order
 
 
-# The columns _create_open_market_order gives itself, in the order the statement takes them.
-_GIVEN = (
-    "buyer_id", "agreement_id", "reference", "product", "min_grade", "quantity_kg", "contracted_kg", "cancelled_kg",
-    "max_price_fen", "deliver_from", "deliver_until", "status", "created_at", "updated_at",
-)  # fmt: skip
+# The columns _create_open_market_order gives itself (all but the id and the destination, which may
+# come from the buyer's row), in the order the statement takes them; derived as offers' are.
+_GIVEN = tuple(column.name for column in _ORDERS.c if column.name not in ("id", *_DESTINATION))
 
 
 @cache
