@@ -14,6 +14,7 @@ from celery.signals import worker_process_init, worker_ready
 from market.config import ConfigError, get_settings
 from market.runtime import freeze_startup_objects
 from workers import make_celery
+from workers.shutdown import finish_tasks_before_sigterm
 from workers.tasks import dispose_engine_after_fork
 
 try:
@@ -29,6 +30,7 @@ def _fresh_engine_per_process(**_kwargs: object) -> None:
     # A prefork child inherits the parent's memory, engine pool included; sockets must not be shared.
     dispose_engine_after_fork()
     freeze_startup_objects()
+    finish_tasks_before_sigterm()
 
 
 @worker_ready.connect

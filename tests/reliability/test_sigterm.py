@@ -1,19 +1,28 @@
 """SIGTERM a worker during a burst of runs requested over HTTP; a new worker finishes them all, once each.
+And SIGTERM in the middle of a solve: the solve finishes and commits before the worker stops.
 
 SIGTERM is a warm shutdown: the worker takes no new task, lets the one in hand finish, and gives the
 messages it had reserved back to Redis (they are acks_late, so still unacknowledged). A new worker on
-the same queue takes them; it also sweeps as it starts, in case anything was lost.
+the same queue takes them; it also sweeps as it starts, in case anything was lost. Sent to the process
+group, SIGTERM reaches the pool process too, which finishes its task before it leaves (`workers.shutdown`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
 import time
 
 import pytest
 
+from market.models.common import Product
 from tests.reliability.checks import (
     assert_conserved,
     assert_proposed_once,
+    request_run,
+    run_outcome,
     seed_big_book,
     statuses,
     wait_settled,
@@ -91,3 +100,84 @@ def test_sigterm_during_a_burst_loses_and_doubles_no_run(
         report(f"run {run_id}: proposed once after {done.attempts} start(s), {done.contracts} contracts")
     totals = assert_conserved(engine)
     report(f"requested {RUNS}, proposed {outcome['proposed']}, each once; conservation holds: {totals}")
+
+
+SOLVED = re.compile(r"Task matching\.solve_product\[[^]]+\] succeeded in")
+
+
+def solve_in_progress(engine, launch_worker, tmp_path, seconds: int):
+    """A worker in the middle of a run's solve, which holds its transaction open `seconds` longer
+    (tests.reliability.slow_solve); the worker, the run and the solve's events so far."""
+    seed_big_book(engine, size=500)
+    trace = tmp_path / "trace.jsonl"
+    worker = launch_worker(
+        concurrency=1,
+        include=("tests.reliability.slow_solve",),
+        SLOW_SOLVE_SECONDS=str(seconds),
+        RELIABILITY_TRACE=str(trace),
+    )
+    worker.wait_ready()
+    run_id = request_run(engine, Product.apple)
+    worker.send("matching.run", run_id)
+
+    def events() -> list[str]:
+        return [json.loads(line)["event"] for line in trace.read_text().splitlines()] if trace.exists() else []
+
+    wait_until(lambda: True if "locked" in events() else None, what="the solve", timeout=60, logs=(worker.log,))
+    time.sleep(0.5)  # inside the solve's transaction
+    assert "solved" not in events()
+    return worker, run_id, events
+
+
+@pytest.mark.parametrize("target", ["main process", "process group"])
+def test_sigterm_in_the_middle_of_a_solve_lets_it_finish_and_commit(
+    target, database_url, engine, world, launch_worker, shared_redis, tmp_path, report
+):
+    """Interrupted inside its transaction, the solve would roll back and the run stay running."""
+    worker, run_id, events = solve_in_progress(engine, launch_worker, tmp_path, seconds=2)
+    seconds = worker.sigterm(group=target == "process group")
+    outcome = run_outcome(engine, run_id)
+    report(f"SIGTERM to the {target} mid-solve; the worker stopped after {seconds:.1f}s with exit status "
+           f"{worker.process.returncode}; the run then: {outcome}")  # fmt: skip
+    assert worker.process.returncode == 0
+    assert events() == ["locked", "solved"]
+    assert SOLVED.search(worker.text())
+    assert outcome.status == "proposed", outcome
+    assert_proposed_once(engine, run_id)
+
+    # Sent to the group, the pool process leaves before it reports the task done: Celery acknowledges
+    # the message when the result store says the task succeeded, or else sends it again. Either way the
+    # next worker (it takes what is queued before its own sweep) writes nothing twice.
+    second = launch_worker(queue=worker.queue, concurrency=1)
+
+    def taken() -> bool | None:
+        text = second.text()
+        swept = re.search(r"Task matching\.sweep\[[^]]+\] succeeded in", text)
+        solved = "Task matching.solve_product[" not in text or SOLVED.search(text)
+        return True if swept and solved else None
+
+    wait_until(taken, what="the next worker", timeout=60, logs=(second.log,))
+    assert run_outcome(engine, run_id) == outcome
+    assert_conserved(engine)
+
+
+def test_a_second_sigterm_stops_the_solve_at_once_and_the_next_worker_does_it(
+    database_url, engine, world, launch_worker, shared_redis, tmp_path, report
+):
+    """The escape from a task that would not end: the pool process's second SIGTERM acts as billiard's
+    handler does, the solve's transaction rolls back, and its message goes to the next worker."""
+    worker, run_id, events = solve_in_progress(engine, launch_worker, tmp_path, seconds=5)
+    (pool,) = worker.pool_pids()
+    os.killpg(worker.process.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    os.kill(pool, signal.SIGTERM)
+    worker.process.wait(timeout=60)
+    report(f"two SIGTERMs mid-solve; the worker stopped with exit status {worker.process.returncode}; "
+           f"the run then: {statuses(engine, [run_id])}")  # fmt: skip
+    assert events() == ["locked"]
+    assert statuses(engine, [run_id]) == {"running": 1}
+
+    second = launch_worker(queue=worker.queue, concurrency=1)
+    assert wait_settled(engine, [run_id], timeout=60, logs=(second.log,)) == {"proposed": 1}
+    assert_proposed_once(engine, run_id)
+    assert_conserved(engine)
