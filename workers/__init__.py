@@ -121,7 +121,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": False,
         # One message at a time per process, so a long task does not hold others hostage.
         "worker_prefetch_multiplier": 1,
-        # If the broker connection drops, stop acks_late tasks: their messages return to the queue.
+        # If the broker connection drops, their messages return to the queue, and Celery cancels acks_late
+        # tasks: SIGTERM to their pool processes, which finish the task in hand first (workers.shutdown).
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "result_expires": 24 * 60 * 60,
         "beat_schedule": BEAT_SCHEDULE

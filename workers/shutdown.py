@@ -1,7 +1,8 @@
 """A pool process sent SIGTERM in the middle of a task finishes the task, then leaves.
 
-systemd's default KillMode=control-group, `kill -TERM -PGID` and billiard's own pool termination send
-SIGTERM to the pool processes, not only to the main process. billiard's handler raises SystemExit
+systemd's default KillMode=control-group, `kill -TERM -PGID`, billiard's own pool termination and
+Celery's cancelling of acks_late tasks when the broker connection drops send SIGTERM to the pool
+processes, not only to the main process. billiard's handler raises SystemExit
 wherever the process happens to be: inside psycopg waiting on the server, or inside SQLAlchemy's
 pool while it checks or resets a connection, whose cleanup may swallow the SystemExit or replace it
 with a database error. The task then fails as an ordinary error (a solve fails its whole match run)
