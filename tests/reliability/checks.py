@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,3 +228,28 @@ def lock_waiters(engine: Engine) -> int:
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         ).scalar_one()
+
+
+def solve_in_progress(engine: Engine, launch_worker, tmp_path: Path, seconds: int, **worker_options: str):
+    """A worker (one pool process) in the middle of a run's solve, which holds its transaction open
+    `seconds` longer (tests.reliability.slow_solve); the worker, the run and the solve's events so far."""
+    seed_big_book(engine, size=500)
+    trace = tmp_path / "trace.jsonl"
+    worker = launch_worker(
+        concurrency=1,
+        include=("tests.reliability.slow_solve",),
+        SLOW_SOLVE_SECONDS=str(seconds),
+        RELIABILITY_TRACE=str(trace),
+        **worker_options,
+    )
+    worker.wait_ready()
+    run_id = request_run(engine, Product.apple)
+    worker.send("matching.run", run_id)
+
+    def events() -> list[str]:
+        return [json.loads(line)["event"] for line in trace.read_text().splitlines()] if trace.exists() else []
+
+    wait_until(lambda: True if "locked" in events() else None, what="the solve", timeout=60, logs=(worker.log,))
+    time.sleep(0.5)  # inside the solve's transaction
+    assert "solved" not in events()
+    return worker, run_id, events

@@ -3,6 +3,9 @@
 Redis forgets every message when it restarts without persistence: the queued runs' `matching.run`,
 the running run's `matching.solve_product`. Nothing in Celery sends them again; the sweep does
 (`matching.sweep`, from beat every MATCH_SWEEP_INTERVAL_SECONDS and from each worker as it starts).
+
+And a solve in hand when Redis goes away: Celery cancels it (SIGTERM to its pool process), which
+finishes it first and commits (`workers.shutdown`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tests.reliability.checks import (
     in_transaction,
     request_run,
     seed_big_book,
+    solve_in_progress,
     statuses,
     wait_settled,
     wait_until,
@@ -150,3 +154,22 @@ def test_beat_sweeps_every_minute_by_default_and_as_configured():
     assert not [e for e in off.conf.beat_schedule.values() if e["task"] == "matching.sweep"]
     for app in (default, fast, off):
         app.close()
+
+
+def test_a_solve_in_hand_when_redis_goes_away_finishes_and_commits(
+    engine, world, launch_worker, private_redis, tmp_path, report
+):
+    worker, run_id, events = solve_in_progress(engine, launch_worker, tmp_path, seconds=3, redis_url=private_redis.url)
+    private_redis.kill()
+    wait_until(
+        lambda: True if "Terminating it instead." in worker.text() else None,
+        what="Celery cancelling the solve",
+        timeout=30,
+        logs=(worker.log,),
+    )
+    assert "solved" not in events(), "the solve was over before Celery cancelled it"
+    wait_until(lambda: statuses(engine, [run_id]).get("proposed"), what="the run", timeout=30, logs=(worker.log,))
+    report(f"Redis killed mid-solve; Celery cancelled the solve; its events: {events()}; the run: proposed")
+    assert events() == ["locked", "solved"]
+    assert_proposed_once(engine, run_id)
+    assert_conserved(engine)

@@ -9,7 +9,6 @@ group, SIGTERM reaches the pool process too, which finishes its task before it l
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,13 +16,12 @@ import time
 
 import pytest
 
-from market.models.common import Product
 from tests.reliability.checks import (
     assert_conserved,
     assert_proposed_once,
-    request_run,
     run_outcome,
     seed_big_book,
+    solve_in_progress,
     statuses,
     wait_settled,
     wait_until,
@@ -103,30 +101,6 @@ def test_sigterm_during_a_burst_loses_and_doubles_no_run(
 
 
 SOLVED = re.compile(r"Task matching\.solve_product\[[^]]+\] succeeded in")
-
-
-def solve_in_progress(engine, launch_worker, tmp_path, seconds: int):
-    """A worker in the middle of a run's solve, which holds its transaction open `seconds` longer
-    (tests.reliability.slow_solve); the worker, the run and the solve's events so far."""
-    seed_big_book(engine, size=500)
-    trace = tmp_path / "trace.jsonl"
-    worker = launch_worker(
-        concurrency=1,
-        include=("tests.reliability.slow_solve",),
-        SLOW_SOLVE_SECONDS=str(seconds),
-        RELIABILITY_TRACE=str(trace),
-    )
-    worker.wait_ready()
-    run_id = request_run(engine, Product.apple)
-    worker.send("matching.run", run_id)
-
-    def events() -> list[str]:
-        return [json.loads(line)["event"] for line in trace.read_text().splitlines()] if trace.exists() else []
-
-    wait_until(lambda: True if "locked" in events() else None, what="the solve", timeout=60, logs=(worker.log,))
-    time.sleep(0.5)  # inside the solve's transaction
-    assert "solved" not in events()
-    return worker, run_id, events
 
 
 @pytest.mark.parametrize("target", ["main process", "process group"])
