@@ -107,6 +107,13 @@ def _add(sums: list[int], figures: Iterable[int]) -> None:
         sums[index] += figure
 
 
+def _parties(session: Session, merged: dict[int, list[int]], key: Any, *columns: Any) -> list[tuple[Any, ...]]:
+    """The parties the merged sums name, each as (its row of `key` and `columns`, *its sums), most valuable
+    first, then by id: only the few parties' names are read, by id."""
+    rows = {row[0]: row for row in session.execute(select(key, *columns).where(one_of(session, key, list(merged))))}
+    return [(rows[party], *merged[party]) for party in sorted(merged, key=lambda party: (-merged[party][2], party))]
+
+
 def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> dict[str, Any]:
     parts_sums = [part.summary.get("sums") or _sums_from_contracts(session, run.id, part.product) for part in parts]
     product_lines = []
@@ -127,28 +134,16 @@ def build_report(session: Session, run: MatchRun, parts: list[MatchRunPart]) -> 
             )
         )
 
-    # Most valuable first, then by id: the names of the few parties the run's contracts name.
-    def most_valuable_first(merged: dict[int, list[int]]) -> list[int]:
-        return sorted(merged, key=lambda key: (-merged[key][2], key))
-
-    by_cooperative = _merged(parts_sums, "by_cooperative")
-    cooperatives = {
-        row.id: row
-        for row in session.execute(
-            select(
-                Cooperative.id, Cooperative.name, Cooperative.name_zh, Cooperative.township, Cooperative.poor_households
-            ).where(one_of(session, Cooperative.id, list(by_cooperative)))
-        )
-    }
-    cooperative_rows = [(cooperatives[key], *by_cooperative[key]) for key in most_valuable_first(by_cooperative)]
-    by_buyer = _merged(parts_sums, "by_buyer")
-    buyers = {
-        row.id: row
-        for row in session.execute(
-            select(Buyer.id, Buyer.name, Buyer.name_zh).where(one_of(session, Buyer.id, list(by_buyer)))
-        )
-    }
-    buyer_rows = [(buyers[key], *by_buyer[key]) for key in most_valuable_first(by_buyer)]
+    cooperative_rows = _parties(
+        session,
+        _merged(parts_sums, "by_cooperative"),
+        Cooperative.id,
+        Cooperative.name,
+        Cooperative.name_zh,
+        Cooperative.township,
+        Cooperative.poor_households,
+    )
+    buyer_rows = _parties(session, _merged(parts_sums, "by_buyer"), Buyer.id, Buyer.name, Buyer.name_zh)
     by_agreement = _merged(parts_sums, "by_agreement")
     agreement_rows = [
         (agreement, buyer_zh, cooperative_zh, *by_agreement[agreement.id][:3])
