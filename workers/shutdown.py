@@ -69,5 +69,6 @@ def _release_sigterm(**_kwargs: object) -> None:
         return
     if _Held.noted:
         _raise_again()  # billiard's handler: SystemExit from here, the task's result already stored
-    signal.signal(signal.SIGTERM, _Held.previous)
+    else:
+        signal.signal(signal.SIGTERM, _Held.previous)
     _Held.previous = None
