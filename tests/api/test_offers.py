@@ -204,8 +204,7 @@ def test_page_size_is_capped(client, world, app):
 
 def test_each_posted_offer_is_audited_as_stored(client, world, engine):
     from market.models import Account
-    from market.services.audit import snapshot
-    from tests.services.audit_helpers import sealed_and_checked
+    from tests.services.audit_helpers import created_as_stored, sealed_and_checked
 
     bodies = [
         offer_body(),  # with variety and brand, no reference
@@ -219,21 +218,14 @@ def test_each_posted_offer_is_audited_as_stored(client, world, engine):
         assert response.json["origin"]["township"] == "Sayu"  # the cooperative, read back with the lot
         posted.append(response.json["id"])
     with session_scope(engine) as session:
-        events = session.exec(
-            select(AuditEvent).where(AuditEvent.action == "offer.create").order_by(AuditEvent.id)
-        ).all()
         account = session.exec(select(Account).where(Account.cooperative_id == world.coop_id)).first()
-        assert [event.object_id for event in events] == posted
-        for event, body in zip(events, bodies, strict=True):
-            offer = session.get(SupplyOffer, event.object_id)
-            assert event.after == snapshot(offer) and event.before is None
+        created = created_as_stored(session, "offer.create", SupplyOffer, "supply_offer", posted, account.id)
+        for (_, offer), body in zip(created, bodies, strict=True):
             assert (offer.reference, offer.variety, offer.grade.value) == (
                 body.get("reference"),
                 body.get("variety"),
                 body["grade"],
             )
-            assert (event.object_type, event.account_id) == ("supply_offer", account.id)
-            assert event.occurred_at is not None and event.seq is None  # sealed later, off the request
     assert sealed_and_checked(engine).intact
 
 

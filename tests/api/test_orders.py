@@ -180,9 +180,8 @@ def test_calling_off_and_releasing_are_audited_on_the_agreement(client, world, e
 
 
 def test_each_posted_order_is_audited_as_stored(client, world, engine):
-    from market.models import Account, AuditEvent
-    from market.services.audit import snapshot
-    from tests.services.audit_helpers import sealed_and_checked
+    from market.models import Account
+    from tests.services.audit_helpers import created_as_stored, sealed_and_checked
 
     bodies = [
         order_body(),  # to the buyer's own city, no reference
@@ -195,14 +194,6 @@ def test_each_posted_order_is_audited_as_stored(client, world, engine):
         assert response.status_code == 201, response.json
         posted.append(response.json["id"])
     with session_scope(engine) as session:
-        events = session.exec(
-            select(AuditEvent).where(AuditEvent.action == "order.create").order_by(AuditEvent.id)
-        ).all()
         account = session.exec(select(Account).where(Account.buyer_id == world.buyer_id)).first()
-        assert [event.object_id for event in events] == posted
-        for event in events:
-            order = session.get(DemandOrder, event.object_id)
-            assert event.after == snapshot(order) and event.before is None
-            assert (event.object_type, event.account_id) == ("demand_order", account.id)
-            assert event.occurred_at is not None and event.seq is None  # sealed later, off the request
+        created_as_stored(session, "order.create", DemandOrder, "demand_order", posted, account.id)
     assert sealed_and_checked(engine).intact

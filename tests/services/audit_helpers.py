@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
-from market.services.audit import GENESIS_HASH, ChainCheck, seal_and_verify
+from market.models import AuditEvent
+from market.services.audit import GENESIS_HASH, ChainCheck, seal_and_verify, snapshot
 
 
 def stored_chain(engine: Engine) -> list[tuple[int, str | None, str | None]]:
@@ -61,3 +65,21 @@ def tamper(engine: Engine, statement: str, **params) -> None:
         connection.execute(text(statement), params)
         for _, sql in triggers:
             connection.execute(text(sql))
+
+
+def created_as_stored(
+    session: Session, action: str, model: type, object_type: str, posted: list[int], account_id: int
+) -> list[tuple[AuditEvent, Any]]:
+    """The `action` events, each with the row of `model` it created: one per `posted` id, in that order,
+    each of `object_type` and by `account_id`, with the stored row's snapshot as `after`, no `before`,
+    and not yet sealed (that is done later, off the request)."""
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+    assert [event.object_id for event in events] == posted
+    created = []
+    for event in events:
+        row = session.get(model, event.object_id)
+        assert event.after == snapshot(row) and event.before is None
+        assert (event.object_type, event.account_id) == (object_type, account_id)
+        assert event.occurred_at is not None and event.seq is None
+        created.append((event, row))
+    return created
