@@ -75,7 +75,7 @@ def test_the_import_benchmark_runs_and_prints_its_target_line():
 @pytest.mark.parametrize("generator", ["python", "wrk"])
 def test_the_api_benchmark_runs_and_prints_its_target_line(generator):
     if generator == "wrk" and shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (the Python load generator is tested instead)")
+        require_service("wrk", "not installed (apt-get install wrk; .ci/run installs it)")
     result = _run(
         "bench.api", "--seconds", "1", "--rounds", "1", "--concurrency", "2", "--generator", generator,
         "--seal-every", "0.5", timeout=180,
