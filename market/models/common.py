@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
@@ -134,6 +135,10 @@ class InvalidField(ValueError):
         self.message = message
 
 
+# C0 but tab, line feed and carriage return; DEL and C1.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 class RequestModel(BaseModel):
     """Bodies refuse unknown fields, so `status`, `id` or an owner id can never be mass-assigned."""
 
@@ -142,9 +147,11 @@ class RequestModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        """Text PostgreSQL stores: JSON allows a NUL character (\\u0000), a text column does not."""
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        """Text every place it goes can hold: JSON allows control characters, but a PostgreSQL text
+        column refuses NUL (\\u0000) and a spreadsheet cell (the reports' XLSX) the others but tab
+        and line breaks."""
+        if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+            raise ValueError("must not contain control characters (tab and line breaks are allowed)")
         return value
 
 

@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import func, select
 
 from market.db import session_scope
-from market.models import Account, AuditEvent, SupplyOffer
+from market.models import Account, AuditEvent, Cooperative, SupplyOffer
 from market.models.common import utcnow
 from tests.api.helpers import offer_body
 from tests.conftest import bearer
@@ -156,3 +156,26 @@ def test_bearer_scheme_is_case_insensitive(client, world):
     token = world.coop["Authorization"].removeprefix("Bearer ")
     assert client.get("/api/v1/me", headers={"Authorization": f"bearer {token}"}).status_code == 200
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 200
+
+
+def test_control_characters_in_text_are_a_422_naming_the_field_and_write_nothing(client, world, engine):
+    for body, headers, path, field in (
+        (offer_body(variety="Red\x01Fuji"), world.coop, "/api/v1/offers", "variety"),
+        (offer_body(brand="昭阳\x7f红"), world.coop, "/api/v1/offers", "brand"),
+        (offer_body(variety="Red\x85Fuji"), world.coop, "/api/v1/offers", "variety"),
+        (
+            {"name": "Ctl", "name_zh": "控制\x02社", "township": "Sayu", "latitude": 27.3, "longitude": 103.6},
+            world.admin,
+            "/api/v1/cooperatives",
+            "name_zh",
+        ),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        _is_problem(response, 422)
+        assert [error["field"] for error in response.json["errors"]] == [field], response.json
+        assert "control characters" in response.json["detail"]
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
+        assert session.exec(select(Cooperative).where(Cooperative.name == "Ctl")).first() is None
+    # Tabs and line breaks are text.
+    assert client.post("/api/v1/offers", json=offer_body(variety="Red\tFuji"), headers=world.coop).status_code == 201
