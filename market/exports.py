@@ -3,6 +3,9 @@
 Headers carry Chinese and English ("产品 Product"). CSV is UTF-8 with a byte-order mark
 and CRLF line ends, which is what Excel needs to read Chinese correctly; XLSX cells hold
 numbers (with tonne and yuan number formats), not text, so sums work in the sheet.
+
+Names are the cooperatives' and buyers' own words: a name that begins like a formula ("=", "+",
+"-", "@") stays text in both, so opening a report never runs it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 TONNES_FORMAT = "#,##0.000"
 YUAN_FORMAT = "#,##0.00"
 COUNT_FORMAT = "#,##0"
+# What Excel and LibreOffice read as the start of a formula in a CSV field.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,22 @@ def to_csv(sheet: Sheet) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(column.header for column in sheet.columns)
     for row in sheet.rows:
-        writer.writerow("" if value is None else value for value in row)
+        writer.writerow(_csv_field(column, value) for column, value in zip(sheet.columns, row, strict=True))
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_field(column: Column, value: object) -> object:
+    if value is None:
+        return ""
+    if column.kind == "text" and isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # the spreadsheets' own mark for "this is text"
+    return value
+
+
+def _xlsx_text(value: object) -> object:
+    """Text as a cell can hold it: control characters (refused in new text since they were allowed,
+    `RequestModel`) are shown as U+FFFD rather than failing the whole report."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def to_xlsx(sheet: Sheet) -> bytes:
@@ -59,10 +79,13 @@ def to_xlsx(sheet: Sheet) -> bytes:
     for row in sheet.rows:
         worksheet.append(
             [
-                Decimal(value) if column.kind in formats and value is not None else value
+                Decimal(value) if column.kind in formats and value is not None else _xlsx_text(value)
                 for column, value in zip(sheet.columns, row, strict=True)
             ]
         )
+        for cell in worksheet[worksheet.max_row]:
+            if cell.data_type == "f":  # openpyxl takes any text beginning with "=" for a formula
+                cell.data_type = "s"
     for index, column in enumerate(sheet.columns, start=1):
         letter = get_column_letter(index)
         if column.kind in formats:

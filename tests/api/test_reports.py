@@ -190,3 +190,40 @@ def test_xlsx_export_holds_numbers(client, world, season):
     assert load_workbook(io.BytesIO(poverty.data)).active.cell(row=1, column=4).value == (
         "建档立卡户 Registered poor households"
     )
+
+
+def test_names_that_begin_like_formulas_or_hold_control_characters_stay_text_in_the_files(
+    client, world, season, engine
+):
+    """Opening a report never runs a name as a formula; a control character stored before such text was
+    refused (a sheet cannot hold one) does not fail the workbook."""
+    from market.db import session_scope
+    from market.models import Cooperative
+
+    formula = '=HYPERLINK("http://example.com","看")'
+    with session_scope(engine) as session:
+        session.get(Cooperative, world.coop_id).name_zh = formula
+        other = session.get(Cooperative, world.other_coop_id)
+        other.name_zh, other.township = "Bad\x01name", "-1+1"
+
+    csv_rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get("/api/v1/reports/summary?group_by=cooperative&format=csv", headers=world.admin).data.decode(
+                    "utf-8-sig"
+                )
+            )
+        )
+    )
+    assert [row[1] for row in csv_rows if row[0] == str(world.coop_id)] == ["'" + formula]
+    township = client.get("/api/v1/reports/summary?group_by=township&format=csv", headers=world.admin)
+    assert "'-1+1" in [row[0] for row in csv.reader(io.StringIO(township.data.decode("utf-8-sig")))]
+
+    response = client.get("/api/v1/reports/summary?group_by=cooperative&format=xlsx", headers=world.admin)
+    assert response.status_code == 200, response.data
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    names = {row[0].value: row[1] for row in sheet.iter_rows(min_row=2)}
+    assert names[str(world.coop_id)].value == formula and names[str(world.coop_id)].data_type == "s"
+    assert names[str(world.other_coop_id)].value == "Bad\ufffdname"
+    township = client.get("/api/v1/reports/summary?group_by=township&format=xlsx", headers=world.admin)
+    assert township.status_code == 200, township.data
