@@ -172,8 +172,9 @@ def register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _parse_json_body() -> Response | None:
-        """A body that is not JSON is a 400, before anything else looks at it; an action that takes
-        no body refuses one (422 naming each field), so nothing sent along is silently dropped."""
+        """A body that is not JSON is a 400, before anything else looks at it; a body that is not a JSON
+        object is a 422; an action that takes no body refuses one (422 naming each field), so nothing
+        sent along is silently dropped."""
         if request.method not in ("POST", "PUT", "PATCH") or not request.path.startswith("/api/"):
             return None
         if not request.get_data(cache=True):
@@ -185,11 +186,19 @@ def register_request_hooks(app: Flask) -> None:
         except Exception:  # werkzeug raises BadRequest on malformed JSON
             return problem(400, "Bad request", "the body is not valid JSON")
         view = current_app.view_functions.get(request.endpoint or "")
-        if view is not None and "body" not in inspect.signature(view).parameters and payload != {}:
+        if view is None:
+            return None
+        if "body" in inspect.signature(view).parameters:
+            if isinstance(payload, dict):
+                return None
+            # Every body is an object; a JSON string would otherwise be decoded again as a body.
+            errors = [("body", "a JSON object is required")]
+        elif payload != {}:
             errors = [(str(field), "unknown field") for field in payload] if isinstance(payload, dict) else []
             errors = errors or [("body", "this endpoint takes no body")]
-            return problem(422, "Invalid request", "; ".join(f"{field}: {text}" for field, text in errors), errors)
-        return None
+        else:
+            return None
+        return problem(422, "Invalid request", "; ".join(f"{field}: {text}" for field, text in errors), errors)
 
     @app.teardown_request
     def _close_session(_error: BaseException | None) -> None:

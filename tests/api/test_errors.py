@@ -179,3 +179,21 @@ def test_control_characters_in_text_are_a_422_naming_the_field_and_write_nothing
         assert session.exec(select(Cooperative).where(Cooperative.name == "Ctl")).first() is None
     # Tabs and line breaks are text.
     assert client.post("/api/v1/offers", json=offer_body(variety="Red\tFuji"), headers=world.coop).status_code == 201
+
+
+def test_a_body_that_is_json_but_not_an_object_is_a_422_and_writes_nothing(client, world, engine):
+    from market.models import MatchRun
+
+    for path, headers, body in (
+        # A JSON string holding a whole body was once decoded a second time, and accepted.
+        ("/api/v1/match-runs", world.admin, '"{\\"product\\": \\"egg\\"}"'),
+        ("/api/v1/offers", world.coop, '"x"'),
+        ("/api/v1/offers", world.coop, "[]"),
+        ("/api/v1/orders", world.buyer, "5"),
+    ):
+        response = client.post(path, data=body, headers=headers | {"Content-Type": "application/json"})
+        _is_problem(response, 422)
+        assert response.json["errors"] == [{"field": "body", "message": "a JSON object is required"}], body
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(MatchRun)).one() == 0
+        assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
