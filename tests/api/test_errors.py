@@ -149,7 +149,18 @@ def test_token_of_a_cooperative_cannot_reach_admin_endpoints(client, world):
         ("post", "/api/v1/agreements"),
     ):
         for headers in (world.coop, world.buyer):
-            _is_problem(getattr(client, method)(path, headers=headers, json={} if method == "post" else None), 403)
+            response = getattr(client, method)(path, headers=headers, json={} if method == "post" else None)
+            _is_problem(response, 403)
+            assert response.json["detail"].endswith("accounts may not call this endpoint")
+
+
+def test_options_tells_every_role_the_methods_of_a_path(client, world):
+    """Routed to one of the path's endpoints, OPTIONS was held to that endpoint's roles (an admin got
+    a 403 on /offers, whose POST is the cooperatives')."""
+    for headers in (world.admin, world.coop, world.buyer):
+        response = client.options("/api/v1/offers", headers=headers)
+        assert response.status_code == 200, response.data
+        assert {"GET", "POST"} <= set(response.headers["Allow"].split(", "))
 
 
 def test_bearer_scheme_is_case_insensitive(client, world):
