@@ -104,9 +104,11 @@ def accept_delivery(
     rejected = delivery.shipped_kg - accepted if data.rejected_tonnes is None else tonnes_to_kg(data.rejected_tonnes)
     if accepted > delivery.shipped_kg:
         raise Invalid.field("accepted_tonnes", f"more than the {kg_to_tonnes(delivery.shipped_kg)} t shipped")
-    if accepted + rejected > delivery.shipped_kg or rejected < 0:
+    # Every shipped kilogram is accounted for: what is not accepted is rejected (with a reason).
+    if accepted + rejected != delivery.shipped_kg:
         raise Invalid.field(
-            "rejected_tonnes", f"accepted and rejected exceed the {kg_to_tonnes(delivery.shipped_kg)} t shipped"
+            "rejected_tonnes",
+            f"accepted and rejected must add up to the {kg_to_tonnes(delivery.shipped_kg)} t shipped",
         )
     if rejected > 0 and not data.reason:
         raise Invalid.field("reason", "say why tonnes were rejected")

@@ -84,6 +84,9 @@ def test_acceptance_is_checked(client, world, contract):
         ({"accepted_tonnes": "10.001"}, "accepted_tonnes"),
         ({"accepted_tonnes": "9"}, "reason"),
         ({"accepted_tonnes": "8", "rejected_tonnes": "3", "reason": "wet"}, "rejected_tonnes"),
+        # Short of what was shipped: 0.5 t would be neither accepted nor rejected.
+        ({"accepted_tonnes": "9.5", "rejected_tonnes": "0"}, "rejected_tonnes"),
+        ({"accepted_tonnes": "5", "rejected_tonnes": "4.999", "reason": "wet"}, "rejected_tonnes"),
         ({"accepted_tonnes": "-1"}, "accepted_tonnes"),
         ({"accepted_tonnes": "5", "status": "accepted"}, "status"),
     ):
