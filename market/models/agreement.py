@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, StrictInt, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
     MAX_ID,
+    Day,
     Fen,
     InvalidField,
     Kilograms,
@@ -69,13 +70,13 @@ class PurchaseAgreement(SQLModel, table=True):
 
 
 class AgreementCreate(RequestModel):
-    buyer_id: int = PydanticField(ge=1, le=MAX_ID)
-    cooperative_id: int = PydanticField(ge=1, le=MAX_ID)
+    buyer_id: StrictInt = PydanticField(ge=1, le=MAX_ID)
+    cooperative_id: StrictInt = PydanticField(ge=1, le=MAX_ID)
     product: Product
     tonnes: TonnesIn
     price_per_tonne: PriceIn
-    valid_from: date
-    valid_until: date
+    valid_from: Day
+    valid_until: Day
     reference: str | None = PydanticField(
         default=None, min_length=1, max_length=64, description="The office's agreement number; unique."
     )

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlalchemy import JSON, BigInteger, DateTime
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
@@ -155,8 +155,31 @@ class RequestModel(BaseModel):
         return value
 
 
+# Pydantic's lax mode would read a number or digits as a date (seconds since 1970), and "1_000", "1e3"
+# or digits of other scripts as decimals (ids and counts in bodies are StrictInt for the same reason:
+# lax, true is 1 and "7" is 7); a request says what the document says, or gets a 422.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _plain_decimal(value: Any) -> Any:
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
+        raise ValueError("must be a decimal number written like 12.5")
+    return value
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _DAY_TEXT.fullmatch(value)):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+DecimalText = BeforeValidator(_plain_decimal)
+# A day in a request: ISO 8601 text (a date object from a spreadsheet cell too).
+Day = Annotated[date, BeforeValidator(_iso_day)]
 TonnesIn = Annotated[
     Decimal,
+    DecimalText,
     Field(
         gt=0,
         le=100_000,
@@ -168,6 +191,7 @@ TonnesIn = Annotated[
 ]
 PriceIn = Annotated[
     Decimal,
+    DecimalText,
     Field(
         gt=0,
         le=1_000_000,

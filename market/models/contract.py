@@ -17,6 +17,8 @@ from sqlmodel import Field, SQLModel
 
 from market.models.common import (
     ContractStatus,
+    Day,
+    DecimalText,
     DeliveryStatus,
     Fen,
     Grade,
@@ -136,6 +138,7 @@ class ContractPublic(BaseModel):
 
 TonnesOrNoneIn = Annotated[
     Decimal,
+    DecimalText,
     PydanticField(
         ge=0,
         le=100_000,
@@ -149,7 +152,7 @@ TonnesOrNoneIn = Annotated[
 
 class DeliveryCreate(RequestModel):
     tonnes: TonnesIn = PydanticField(description="Tonnes shipped, as on the weighbridge ticket.")
-    shipped_on: date
+    shipped_on: Day
     ticket: str | None = PydanticField(default=None, min_length=1, max_length=64, description="Weighbridge ticket.")
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
+    DecimalText,
     JSONDocument,
     MatchRunStatus,
     PricePolicy,
@@ -92,7 +93,7 @@ class MatchRunCreate(RequestModel):
         "bid: the buyer pays its bid.",
     )
     poverty_weight_per_tonne: Annotated[
-        Decimal, PydanticField(ge=0, le=100_000, decimal_places=2, allow_inf_nan=False)
+        Decimal, DecimalText, PydanticField(ge=0, le=100_000, decimal_places=2, allow_inf_nan=False)
     ] = PydanticField(
         default=Decimal(0),
         description="Yuan per tonne added to the objective for trades of a cooperative, times its share of "

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
+    Day,
     Fen,
     Grade,
     InvalidField,
@@ -73,8 +74,8 @@ class OfferCreate(RequestModel):
     grade: Grade
     tonnes: TonnesIn
     min_price_per_tonne: PriceIn
-    available_from: date
-    available_until: date
+    available_from: Day
+    available_until: Day
     brand: str | None = PydanticField(default=None, min_length=1, max_length=64, examples=["昭阳红"])
     reference: str | None = PydanticField(
         default=None,

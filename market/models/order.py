@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, StrictInt, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Float, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from market.models.common import (
     MAX_ID,
+    Day,
     Fen,
     Grade,
     InvalidField,
@@ -77,8 +78,8 @@ class OrderCreate(RequestModel):
     min_grade: Grade
     tonnes: TonnesIn
     max_price_per_tonne: PriceIn
-    deliver_from: date
-    deliver_until: date
+    deliver_from: Day
+    deliver_until: Day
     destination: str | None = PydanticField(
         default=None,
         min_length=1,
@@ -86,7 +87,7 @@ class OrderCreate(RequestModel):
         description="A known destination (GET /api/v1/destinations); the buyer's own city when omitted.",
         examples=["dongguan-shijie"],
     )
-    agreement_id: int | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    agreement_id: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_ID)
     reference: str | None = PydanticField(
         default=None, min_length=1, max_length=64, description="The buyer's own order number; unique per buyer."
     )

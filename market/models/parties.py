@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, StrictFloat, StrictInt, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Float
 from sqlmodel import Field, SQLModel
@@ -48,8 +48,8 @@ class Buyer(SQLModel, table=True):
 
 
 class _Located(RequestModel):
-    latitude: Latitude = PydanticField(ge=-90, le=90, examples=[27.4332])
-    longitude: Longitude = PydanticField(ge=-180, le=180, examples=[103.6002])
+    latitude: StrictFloat = PydanticField(ge=-90, le=90, examples=[27.4332])
+    longitude: StrictFloat = PydanticField(ge=-180, le=180, examples=[103.6002])
 
 
 class CooperativeCreate(_Located):
@@ -58,8 +58,8 @@ class CooperativeCreate(_Located):
     township: ShortText = PydanticField(examples=["Sayu"])
     township_zh: ShortText | None = PydanticField(default=None, examples=["洒渔镇"])
     county: ShortText = PydanticField(default="Zhaoyang District", examples=["Zhaoyang District"])
-    member_households: int = PydanticField(default=0, ge=0, le=1_000_000)
-    poor_households: int = PydanticField(default=0, ge=0, le=1_000_000)
+    member_households: StrictInt = PydanticField(default=0, ge=0, le=1_000_000)
+    poor_households: StrictInt = PydanticField(default=0, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _poor_within_members(self) -> CooperativeCreate:

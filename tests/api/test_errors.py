@@ -6,7 +6,7 @@ from sqlmodel import func, select
 from market.db import session_scope
 from market.models import Account, AuditEvent, Cooperative, SupplyOffer
 from market.models.common import utcnow
-from tests.api.helpers import offer_body
+from tests.api.helpers import agreement_body, field_names, offer_body, order_body
 from tests.conftest import bearer
 
 
@@ -208,3 +208,66 @@ def test_a_body_that_is_json_but_not_an_object_is_a_422_and_writes_nothing(clien
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(MatchRun)).one() == 0
         assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
+
+
+# Each read by pydantic's lax mode as something else: true as buyer 1, 0 as 1970-01-01, "1_000" as 1000.
+@pytest.mark.parametrize(
+    ("path", "role", "body", "field"),
+    [
+        ("/api/v1/agreements", "admin", {"buyer_id": True}, "buyer_id"),
+        ("/api/v1/agreements", "admin", {"cooperative_id": "1"}, "cooperative_id"),
+        ("/api/v1/agreements", "admin", {"valid_from": 0}, "valid_from"),
+        ("/api/v1/offers", "coop", {"tonnes": "1_000"}, "tonnes"),
+        ("/api/v1/offers", "coop", {"tonnes": "\u0661\u0662"}, "tonnes"),
+        ("/api/v1/offers", "coop", {"min_price_per_tonne": "1e3"}, "min_price_per_tonne"),
+        ("/api/v1/offers", "coop", {"available_from": "2020-09-15T00:00:00"}, "available_from"),
+        ("/api/v1/orders", "buyer", {"tonnes": "\uff11\uff12"}, "tonnes"),
+        ("/api/v1/cooperatives", "admin", {"longitude": False}, "longitude"),
+        ("/api/v1/cooperatives", "admin", {"member_households": True}, "member_households"),
+    ],
+)
+def test_values_of_another_type_are_a_422_naming_the_field_and_write_nothing(
+    client, world, engine, path, role, body, field
+):
+    bodies = {
+        "/api/v1/agreements": agreement_body(world.buyer_id, world.coop_id),
+        "/api/v1/offers": offer_body(),
+        "/api/v1/orders": order_body(),
+        "/api/v1/cooperatives": {
+            "name": "Ctl",
+            "name_zh": "控制社",
+            "township": "Sayu",
+            "latitude": 27.3,
+            "longitude": 103.6,
+        },
+    }
+    headers = {"admin": world.admin, "coop": world.coop, "buyer": world.buyer}[role]
+    assert client.post(path, json=bodies[path], headers=headers).status_code == 201  # the body as it should be
+    with session_scope(engine) as session:
+        before = session.exec(select(func.count()).select_from(AuditEvent)).one()
+    response = client.post(path, json=bodies[path] | body, headers=headers)
+    _is_problem(response, 422)
+    assert field_names(response) == {field}
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(AuditEvent)).one() == before
+
+
+def test_a_report_period_is_days_written_yyyy_mm_dd(client, world):
+    for query in ("to=0", "from=1600000000", "to=2020-01-01T00:00:00"):
+        response = client.get(f"/api/v1/reports/summary?{query}", headers=world.admin)
+        _is_problem(response, 422)
+        assert field_names(response) == {query.split("=")[0]}
+    assert client.get("/api/v1/reports/summary?from=2020-01-01&to=2020-12-31", headers=world.admin).status_code == 200
+
+
+def test_an_agreement_id_written_as_text_is_a_422(client, world):
+    agreement = client.post(
+        "/api/v1/agreements", json=agreement_body(world.buyer_id, world.coop_id), headers=world.admin
+    ).json
+    assert (
+        client.post("/api/v1/orders", json=order_body(agreement_id=agreement["id"]), headers=world.buyer).status_code
+        == 201
+    )
+    response = client.post("/api/v1/orders", json=order_body(agreement_id=str(agreement["id"])), headers=world.buyer)
+    _is_problem(response, 422)
+    assert field_names(response) == {"agreement_id"}

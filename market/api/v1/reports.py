@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from market.api.blueprints import v1_blueprint
 from market.api.http import allow, current_actor, db, respond
 from market.exports import Column, Sheet, to_csv, to_xlsx
-from market.models.common import Role
+from market.models.common import Day, Role
 from market.models.report import FiguresPublic, PovertyPublic, PovertyRow, SummaryPublic, SummaryRow
 from market.services import reports
 from market.services.errors import Invalid
@@ -36,8 +36,8 @@ class Format(StrEnum):
 class PeriodQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    date_from: date | None = Field(default=None, alias="from", description="First day counted (inclusive).")
-    date_to: date | None = Field(default=None, alias="to", description="Last day counted (inclusive).")
+    date_from: Day | None = Field(default=None, alias="from", description="First day counted (inclusive).")
+    date_to: Day | None = Field(default=None, alias="to", description="Last day counted (inclusive).")
     format: Format = Format.json
 
     def checked(self) -> PeriodQuery:
