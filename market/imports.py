@@ -29,6 +29,7 @@ import csv
 import io
 import itertools
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -302,11 +303,15 @@ def _cell_text(value: Any) -> str | None:
 
 
 _MONEY_OR_TONNES = frozenset({"tonnes", "min_price_per_tonne", "max_price_per_tonne"})
+_NUMBERS_OR_DATES = _MONEY_OR_TONNES | _DATE_FIELDS
 
 
 def _cell_value(field_name: str, value: Any) -> Any:
     """A non-blank cell as the request model wants it: exact decimals, ISO dates, the API's words."""
     if type(value) is str:  # every CSV cell, and most XLSX text cells: the fast path
+        if not value.isascii() and field_name in _NUMBERS_OR_DATES:
+            # Keyed in with a Chinese input method: full-width digits and points ("１２０．５") as ASCII.
+            value = unicodedata.normalize("NFKC", value)
         if field_name in _WORDS:
             words = _WORDS[field_name]
             key = value.casefold()

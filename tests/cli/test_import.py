@@ -221,6 +221,19 @@ def test_a_csv_without_a_bom_and_with_half_headers_is_read_too(tmp_path, databas
     assert _counts(engine) == (1, 0, 1)
 
 
+def test_full_width_digits_keyed_in_with_a_chinese_input_method_are_read_as_numbers(
+    tmp_path, database_url, engine, parties
+):
+    headers = ["合作社", "Product", "等级", "Tonnes", "最低价(元/吨)", "available_from", "供货结束 Available until"]
+    keyed_in = ["３０．５", "１０５０", "２０２０-０９-０７", "2020年9月20日"]
+    rows = [["Sayu Apple Cooperative", "potato", "second", *keyed_in]]
+    result = _import(database_url, _write_csv(tmp_path / "offers.csv", headers, rows, bom=False))
+    assert result.exit_code == 0, result.output
+    with session_scope(engine) as session:
+        offer = session.exec(select(SupplyOffer)).one()
+    assert (offer.quantity_kg, offer.min_price_fen, str(offer.available_from)) == (30_500, 105_000, "2020-09-07")
+
+
 def test_an_xlsx_workbook_with_an_offers_and_an_orders_sheet(tmp_path, database_url, engine, parties):
     book = Workbook()
     offers = book.active
