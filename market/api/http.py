@@ -79,11 +79,25 @@ def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
+class IdempotencyHeader(BaseModel):
+    """The header a retried create sends; declared so the document shows it on every operation that honours it."""
+
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description="Makes a retry safe: the same key and body (by the same account, within its lifetime) "
+        "replay the first answer, marked Idempotent-Replayed: true, and create nothing; the same key "
+        "with another body is a 422.",
+    )
+
+
 def idempotent(view: Callable) -> Callable:
     """Honour an Idempotency-Key: the same key and body replay the first answer and create nothing."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
+    def wrapper(*args: Any, header: IdempotencyHeader | None = None, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view(*args, **kwargs)
@@ -104,6 +118,8 @@ def idempotent(view: Callable) -> Callable:
         g.idempotency = {"account_id": account_id, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}
         return view(*args, **kwargs)
 
+    # flask-openapi3 reads the parameters from the annotations: the header is the wrapper's, not the view's.
+    wrapper.__annotations__ = {**view.__annotations__, "header": IdempotencyHeader}
     return wrapper
 
 

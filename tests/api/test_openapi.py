@@ -43,6 +43,28 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+def test_the_document_declares_the_idempotency_key_where_it_is_honoured(client):
+    document = client.get("/api/openapi.json").json
+    declared = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
+    }
+    # The creates a client may retry (the @idempotent views).
+    honoured = {
+        ("/api/v1/offers", "post"),
+        ("/api/v1/offers/batch", "post"),
+        ("/api/v1/orders", "post"),
+        ("/api/v1/orders/batch", "post"),
+        ("/api/v1/agreements", "post"),
+        ("/api/v1/contracts/{id}/deliveries", "post"),
+        ("/api/v1/deliveries/{id}/accept", "post"),
+    }
+    assert declared == honoured
+    assert ("/api/v1/offers", "get") not in declared
+
+
 def test_the_document_states_the_one_eligibility_rule_matching_uses(client):
     description = " ".join(client.get("/api/openapi.json").json["info"]["description"].split())
     assert "share at least one calendar day (both ends inclusive)" in description
