@@ -8,7 +8,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 from sqlalchemy import JSON, BigInteger, DateTime
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
@@ -158,12 +168,30 @@ class RequestModel(BaseModel):
 # Pydantic's lax mode would read a number or digits as a date (seconds since 1970), and "1_000", "1e3"
 # or digits of other scripts as decimals (ids and counts in bodies are StrictInt for the same reason:
 # lax, true is 1 and "7" is 7); a request says what the document says, or gets a 422.
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+# The one spelling of decimal text, in the document (a JSON Schema pattern) and on the server alike.
+_DECIMAL_BODY = r" *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *"
+DECIMAL_PATTERN = f"^{_DECIMAL_BODY}$"
+_DECIMAL_TEXT = re.compile(_DECIMAL_BODY)
 _DAY_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
+class _DecimalText:
+    """Decimal text as the document spells it: validated before the Decimal type reads it, and shown
+    as the pattern of the schema's string branch."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(_plain_decimal, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        for branch in json_schema.get("anyOf", []):
+            if branch.get("type") == "string":
+                branch["pattern"] = DECIMAL_PATTERN
+        return json_schema
+
+
 def _plain_decimal(value: Any) -> Any:
-    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value.strip()):
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
         raise ValueError("must be a decimal number written like 12.5")
     return value
 
@@ -174,12 +202,12 @@ def _iso_day(value: Any) -> Any:
     raise ValueError("must be a date written YYYY-MM-DD")
 
 
-DecimalText = BeforeValidator(_plain_decimal)
+# Placed after a type's Field(...): before it, pydantic would hide the Field's bounds from the document.
+DecimalText = _DecimalText()
 # A day in a request: ISO 8601 text (a date object from a spreadsheet cell too).
 Day = Annotated[date, BeforeValidator(_iso_day)]
 TonnesIn = Annotated[
     Decimal,
-    DecimalText,
     Field(
         gt=0,
         le=100_000,
@@ -188,10 +216,10 @@ TonnesIn = Annotated[
         description="Tonnes as a decimal string, to the kilogram (at most 3 decimals), at most 100,000 t.",
         examples=["12.5"],
     ),
+    DecimalText,
 ]
 PriceIn = Annotated[
     Decimal,
-    DecimalText,
     Field(
         gt=0,
         le=1_000_000,
@@ -200,6 +228,7 @@ PriceIn = Annotated[
         description="Yuan per tonne as a decimal string, to the fen (at most 2 decimals), at most 1,000,000.",
         examples=["7200.00"],
     ),
+    DecimalText,
 ]
 TonnesOut = Annotated[str, Field(description="Tonnes as a decimal string, exact to the kilogram.", examples=["12.5"])]
 YuanOut = Annotated[str, Field(description="Yuan as a decimal string with two decimals.", examples=["3450.00"])]

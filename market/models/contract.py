@@ -138,7 +138,6 @@ class ContractPublic(BaseModel):
 
 TonnesOrNoneIn = Annotated[
     Decimal,
-    DecimalText,
     PydanticField(
         ge=0,
         le=100_000,
@@ -147,6 +146,7 @@ TonnesOrNoneIn = Annotated[
         description="Tonnes as a decimal string, to the kilogram; zero allowed.",
         examples=["19.84"],
     ),
+    DecimalText,
 ]
 
 

@@ -93,7 +93,7 @@ class MatchRunCreate(RequestModel):
         "bid: the buyer pays its bid.",
     )
     poverty_weight_per_tonne: Annotated[
-        Decimal, DecimalText, PydanticField(ge=0, le=100_000, decimal_places=2, allow_inf_nan=False)
+        Decimal, PydanticField(ge=0, le=100_000, decimal_places=2, allow_inf_nan=False), DecimalText
     ] = PydanticField(
         default=Decimal(0),
         description="Yuan per tonne added to the objective for trades of a cooperative, times its share of "

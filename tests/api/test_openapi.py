@@ -36,6 +36,11 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
         "available_until",
     }
     assert "status" not in offer_create["properties"] and "cooperative_id" not in offer_create["properties"]
+    # Tonnes and prices: a number within bounds, or decimal text in ASCII digits.
+    number, text = offer_create["properties"]["tonnes"]["anyOf"]
+    assert (number["exclusiveMinimum"], number["maximum"]) == (0, 100_000)
+    assert re.fullmatch(text["pattern"], "12.5") and not re.fullmatch(text["pattern"], "1_000")
+    assert schemas["MatchRunCreate"]["properties"]["poverty_weight_per_tonne"]["anyOf"][0]["maximum"] == 100_000
     assert set(schemas["Product"]["enum"]) == {"apple", "vegetable", "egg", "sichuan_pepper", "potato"}
     assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "errors"}
     query = {p["name"] for p in paths["/api/v1/offers"]["get"]["parameters"]}
