@@ -82,11 +82,11 @@ def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
 class IdempotencyHeader(BaseModel):
     """The header a retried create sends; declared so the document shows it on every operation that honours it."""
 
+    # The rule is shown here and checked by `idempotency.check_key` (one message for every way to break it).
     idempotency_key: str | None = Field(
         default=None,
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=idempotency.MAX_KEY_LENGTH,
+        json_schema_extra={"pattern": idempotency.KEY_PATTERN, "maxLength": idempotency.MAX_KEY_LENGTH},
         description="Makes a retry safe: the same key and body (by the same account, within its lifetime) "
         "replay the first answer, marked Idempotent-Replayed: true, and create nothing; the same key "
         "with another body is a 422.",

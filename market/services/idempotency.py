@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,9 @@ from market.models.common import as_utc, utcnow
 from market.services.errors import Invalid
 
 MAX_KEY_LENGTH = 255
+# Visible ASCII, spaces only inside: the key's one rule, checked here and shown in the API document.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
 
 # Read and written as plain rows: a keyed request pays one lookup and one insert, without the ORM's
 # identity map and unit of work around a record nothing else touches.
@@ -39,8 +43,10 @@ def _exact(value: Any) -> str:
 
 
 def check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise Invalid.field("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        raise Invalid.field(
+            "Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters (spaces only inside)"
+        )
 
 
 def find_replay(

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 from sqlmodel import func, select
@@ -91,11 +92,18 @@ def test_keys_are_remembered_for_the_ttl_then_forgotten(client, world, engine):
     assert _count(engine, IdempotencyRecord) == 1
 
 
-def test_malformed_keys_are_refused(client, world, engine):
-    for key in ("", "x" * 256, "tab\there"):
+def test_malformed_keys_are_refused(client, world, engine, app):
+    # The rule the document shows for the header is the rule the server applies.
+    header = app.api_doc["paths"]["/api/v1/offers"]["post"]["parameters"][0]["schema"]
+    for key in ("", "x" * 256, "tab\there", "voilà", "x" * 255 + "é"):
         response = client.post("/api/v1/offers", json=offer_body(), headers=world.coop | {"Idempotency-Key": key})
-        assert response.status_code == 422 and field_names(response) == {"Idempotency-Key"}
+        assert response.status_code == 422 and field_names(response) == {"Idempotency-Key"}, key
+        assert not (re.fullmatch(header["pattern"], key) and len(key) <= header["maxLength"]), key
     assert _count(engine, SupplyOffer) == 0
+    for key in ("a", "lot 2020/001", "x" * 255):
+        assert re.fullmatch(header["pattern"], key)
+        response = client.post("/api/v1/offers", json=offer_body(), headers=world.coop | {"Idempotency-Key": key})
+        assert response.status_code == 201, (key, response.json)
 
 
 def test_a_concurrent_retry_with_the_same_key_is_409_and_creates_one_row(client, world, engine, monkeypatch):
