@@ -21,7 +21,7 @@ from sqlmodel import Session
 from market.api.problems import problem
 from market.api.ratelimit import register_rate_limit
 from market.config import Settings
-from market.models.common import MAX_ID, Role
+from market.models.common import MAX_ID, QueryInt, Role
 from market.runtime import collector_paused
 from market.services import accounts, idempotency
 from market.services.actors import Actor
@@ -126,10 +126,10 @@ def idempotent(view: Callable) -> Callable:
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(
+    limit: QueryInt = Field(
         default=50, ge=1, le=MAX_ID, description="Page size; values above the server's cap are capped (500)."
     )
-    offset: int = Field(default=0, ge=0, le=MAX_ID)
+    offset: QueryInt = Field(default=0, ge=0, le=MAX_ID)
 
     def page(self) -> PageRequest:
         return PageRequest(limit=min(self.limit, settings().max_page_size), offset=self.offset)

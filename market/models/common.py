@@ -196,6 +196,12 @@ def _plain_decimal(value: Any) -> Any:
     return value
 
 
+def _query_digits(value: Any) -> Any:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
 def _iso_day(value: Any) -> Any:
     if isinstance(value, date) or (isinstance(value, str) and _DAY_TEXT.fullmatch(value)):
         return value
@@ -235,6 +241,10 @@ YuanOut = Annotated[str, Field(description="Yuan as a decimal string with two de
 ShortText = Annotated[str, Field(min_length=1, max_length=120)]
 # The largest id a table holds (INTEGER keys): a larger one in a request is a 422, never a database error.
 MAX_ID = 2**31 - 1
+# A whole number in a query string: digits only (lax, "1_0" is 10 and "+1" is 1).
+QueryInt = Annotated[int, BeforeValidator(_query_digits)]
+# An id in a query string (its bounds inside, so that the document shows them on an optional one too).
+QueryId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_query_digits)]
 
 
 T = TypeVar("T")

@@ -271,3 +271,16 @@ def test_an_agreement_id_written_as_text_is_a_422(client, world):
     response = client.post("/api/v1/orders", json=order_body(agreement_id=str(agreement["id"])), headers=world.buyer)
     _is_problem(response, 422)
     assert field_names(response) == {"agreement_id"}
+
+
+def test_whole_numbers_in_a_query_are_digits(client, world):
+    for path, field in (
+        ("/api/v1/offers?limit=1_0", "limit"),
+        ("/api/v1/offers?offset=+1", "offset"),
+        ("/api/v1/contracts?match_run_id=0_2", "match_run_id"),
+        ("/api/v1/deliveries?contract_id=%201", "contract_id"),
+    ):
+        response = client.get(path, headers=world.admin)
+        _is_problem(response, 422)
+        assert field_names(response) == {field}, path
+    assert client.get("/api/v1/contracts?match_run_id=2&limit=10&offset=0", headers=world.admin).status_code == 200

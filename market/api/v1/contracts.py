@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, page_of, respond
 from market.api.serialize import contract_out
-from market.models.common import MAX_ID, ContractStatus, Page, Product, Role
+from market.models.common import ContractStatus, Page, Product, QueryId, Role
 from market.models.contract import ContractPublic
 from market.services import contracts
 
@@ -19,7 +17,7 @@ contracts_api = v1_blueprint(
 class ContractQuery(PageQuery):
     status: ContractStatus | None = None
     product: Product | None = None
-    match_run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    match_run_id: QueryId | None = None
 
 
 @contracts_api.get("", responses={200: Page[ContractPublic]})

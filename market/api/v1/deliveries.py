@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond, settings
 from market.api.serialize import contract_out, delivery_out
 from market.api.v1.contracts import contracts_api
 from market.clock import office_today
-from market.models.common import MAX_ID, DeliveryStatus, Page, Role, as_utc
+from market.models.common import DeliveryStatus, Page, QueryId, Role, as_utc
 from market.models.contract import ContractClose, ContractPublic, DeliveryAccept, DeliveryCreate, DeliveryPublic
 from market.services import ledger
 
@@ -22,7 +22,7 @@ deliveries_api = v1_blueprint(
 
 
 class DeliveryQuery(PageQuery):
-    contract_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    contract_id: QueryId | None = None
     status: DeliveryStatus | None = None
 
 
