@@ -145,14 +145,25 @@ class InvalidField(ValueError):
         self.message = message
 
 
-# C0 but tab, line feed and carriage return; DEL and C1.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# C0 but tab, line feed and carriage return; DEL and C1. Spelt so that JSON Schema (ECMA) reads it too.
+_CONTROL_CLASS = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+_CONTROL_CHARACTER = re.compile(f"[{_CONTROL_CLASS}]")
+# The text rule as the document shows it on every string field of a request body.
+TEXT_PATTERN = f"^[^{_CONTROL_CLASS}]*$"
+
+
+def _show_text_rule(schema: dict[str, Any]) -> None:
+    """Give every plain string field (not a date, not one with a pattern of its own) the text pattern."""
+    for field in schema.get("properties", {}).values():
+        for branch in field.get("anyOf", [field]):
+            if branch.get("type") == "string" and "pattern" not in branch and "format" not in branch:
+                branch["pattern"] = TEXT_PATTERN
 
 
 class RequestModel(BaseModel):
     """Bodies refuse unknown fields, so `status`, `id` or an owner id can never be mass-assigned."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_show_text_rule)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -41,6 +41,9 @@ def test_the_document_describes_every_v1_endpoint_from_the_validating_models(cli
     assert (number["exclusiveMinimum"], number["maximum"]) == (0, 100_000)
     assert re.fullmatch(text["pattern"], "12.5") and not re.fullmatch(text["pattern"], "1_000")
     assert schemas["MatchRunCreate"]["properties"]["poverty_weight_per_tonne"]["anyOf"][0]["maximum"] == 100_000
+    # Text: the control characters the server refuses (tab and line breaks are text).
+    for text in (offer_create["properties"]["variety"]["anyOf"][0], schemas["CooperativeCreate"]["properties"]["name"]):
+        assert re.fullmatch(text["pattern"], "Red\tFuji 红富士\n") and not re.fullmatch(text["pattern"], "Red\x01Fuji")
     assert set(schemas["Product"]["enum"]) == {"apple", "vegetable", "egg", "sichuan_pepper", "potato"}
     assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "errors"}
     query = {p["name"] for p in paths["/api/v1/offers"]["get"]["parameters"]}
