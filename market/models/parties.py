@@ -11,12 +11,9 @@ from sqlmodel import Field, SQLModel
 
 from market.models.common import InvalidField, RequestModel, ShortText, Timestamp, utcnow
 
-# Coordinates locate townships and cities for transport distances; they are not
-# quantities that are added up, so plain floating point is exact enough here.
-Latitude = float
-Longitude = float
 
-
+# Coordinates (plain floats) locate townships and cities for transport distances; they are not
+# quantities that are added up, so floating point is exact enough here.
 class Cooperative(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("member_households >= 0", name="member_households"),
