@@ -5,6 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 
+def cooperative_body(**changes: Any) -> dict[str, Any]:
+    body = {
+        "name": "Guiqing Breeding Cooperative",
+        "name_zh": "苏甲乡桂庆养殖专业合作社",
+        "township": "Sujia",
+        "township_zh": "苏甲乡",
+        "county": "Zhaoyang District",
+        "latitude": 27.09,
+        "longitude": 103.52,
+        "member_households": 210,
+        "poor_households": 96,
+    }
+    return _changed(body, changes)
+
+
 def offer_body(**changes: Any) -> dict[str, Any]:
     body = {
         "product": "apple",
@@ -16,8 +31,7 @@ def offer_body(**changes: Any) -> dict[str, Any]:
         "available_until": "2020-12-31",
         "brand": "昭阳红",
     }
-    body.update(changes)
-    return {key: value for key, value in body.items() if value is not None}
+    return _changed(body, changes)
 
 
 def order_body(**changes: Any) -> dict[str, Any]:
@@ -29,8 +43,7 @@ def order_body(**changes: Any) -> dict[str, Any]:
         "deliver_from": "2020-10-01",
         "deliver_until": "2020-10-31",
     }
-    body.update(changes)
-    return {key: value for key, value in body.items() if value is not None}
+    return _changed(body, changes)
 
 
 def agreement_body(buyer_id: int, cooperative_id: int, **changes: Any) -> dict[str, Any]:
@@ -43,8 +56,12 @@ def agreement_body(buyer_id: int, cooperative_id: int, **changes: Any) -> dict[s
         "valid_from": "2020-09-01",
         "valid_until": "2021-03-31",
     }
-    body.update(changes)
-    return {key: value for key, value in body.items() if value is not None}
+    return _changed(body, changes)
+
+
+def _changed(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`body` with `changes` applied; a field changed to None is left out."""
+    return {key: value for key, value in (body | changes).items() if value is not None}
 
 
 def field_names(response) -> set[str]:

@@ -6,7 +6,7 @@ from sqlmodel import func, select
 from market.db import session_scope
 from market.models import Account, AuditEvent, Cooperative, SupplyOffer
 from market.models.common import utcnow
-from tests.api.helpers import agreement_body, field_names, offer_body, order_body
+from tests.api.helpers import agreement_body, cooperative_body, field_names, offer_body, order_body
 from tests.conftest import bearer
 
 
@@ -174,12 +174,7 @@ def test_control_characters_in_text_are_a_422_naming_the_field_and_write_nothing
         (offer_body(variety="Red\x01Fuji"), world.coop, "/api/v1/offers", "variety"),
         (offer_body(brand="昭阳\x7f红"), world.coop, "/api/v1/offers", "brand"),
         (offer_body(variety="Red\x85Fuji"), world.coop, "/api/v1/offers", "variety"),
-        (
-            {"name": "Ctl", "name_zh": "控制\x02社", "township": "Sayu", "latitude": 27.3, "longitude": 103.6},
-            world.admin,
-            "/api/v1/cooperatives",
-            "name_zh",
-        ),
+        (cooperative_body(name="Ctl", name_zh="控制\x02社"), world.admin, "/api/v1/cooperatives", "name_zh"),
     ):
         response = client.post(path, json=body, headers=headers)
         _is_problem(response, 422)
@@ -233,13 +228,7 @@ def test_values_of_another_type_are_a_422_naming_the_field_and_write_nothing(
         "/api/v1/agreements": agreement_body(world.buyer_id, world.coop_id),
         "/api/v1/offers": offer_body(),
         "/api/v1/orders": order_body(),
-        "/api/v1/cooperatives": {
-            "name": "Ctl",
-            "name_zh": "控制社",
-            "township": "Sayu",
-            "latitude": 27.3,
-            "longitude": 103.6,
-        },
+        "/api/v1/cooperatives": cooperative_body(),
     }
     headers = {"admin": world.admin, "coop": world.coop, "buyer": world.buyer}[role]
     assert client.post(path, json=bodies[path], headers=headers).status_code == 201  # the body as it should be

@@ -3,20 +3,10 @@ from sqlmodel import select
 from market.db import session_scope
 from market.models import Account
 from market.services.accounts import hash_token
-from tests.api.helpers import field_names
+from tests.api.helpers import cooperative_body, field_names
 from tests.conftest import bearer
 
-COOPERATIVE = {
-    "name": "Guiqing Breeding Cooperative",
-    "name_zh": "苏甲乡桂庆养殖专业合作社",
-    "township": "Sujia",
-    "township_zh": "苏甲乡",
-    "county": "Zhaoyang District",
-    "latitude": 27.09,
-    "longitude": 103.52,
-    "member_households": 210,
-    "poor_households": 96,
-}
+COOPERATIVE = cooperative_body()
 
 
 def test_admin_registers_a_cooperative_and_its_clerk(client, world, engine):
