@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Flask, Response, current_app, g, json, request
+from flask_openapi3.models import Header
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
@@ -98,7 +99,7 @@ def idempotent(view: Callable) -> Callable:
 
     @wraps(view)
     def wrapper(*args: Any, header: IdempotencyHeader | None = None, **kwargs: Any) -> Response:
-        key = request.headers.get("Idempotency-Key")
+        key = header.idempotency_key if header is not None else None
         if key is None:
             return view(*args, **kwargs)
         idempotency.check_key(key)
@@ -121,6 +122,27 @@ def idempotent(view: Callable) -> Callable:
     # flask-openapi3 reads the parameters from the annotations: the header is the wrapper's, not the view's.
     wrapper.__annotations__ = {**view.__annotations__, "header": IdempotencyHeader}
     return wrapper
+
+
+REPLAYED_HEADER = Header.model_validate(
+    {
+        "description": "true when this is the first answer given to the same Idempotency-Key and body, "
+        "replayed: nothing was created again. Absent otherwise.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+)
+
+
+def declare_replayed_header(paths: dict[str, Any]) -> None:
+    """Show `Idempotent-Replayed` on the success answers of every operation that takes an Idempotency-Key."""
+    for item in paths.values():
+        for method in ("post", "put", "patch"):
+            operation = getattr(item, method, None)
+            if operation is None or not any(p.name == "Idempotency-Key" for p in operation.parameters or ()):
+                continue
+            for status, response in operation.responses.items():
+                if status.startswith("2"):
+                    response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED_HEADER}
 
 
 class PageQuery(BaseModel):

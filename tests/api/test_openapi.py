@@ -71,6 +71,17 @@ def test_the_document_declares_the_idempotency_key_where_it_is_honoured(client):
     }
     assert declared == honoured
     assert ("/api/v1/offers", "get") not in declared
+    # Their success answers say how a replay is marked; no other operation's do.
+    replay_marked = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if any("Idempotent-Replayed" in (answer.get("headers") or {}) for answer in operation["responses"].values())
+    }
+    assert replay_marked == honoured
+    for path, method in honoured:
+        answers = document["paths"][path][method]["responses"]
+        assert all("Idempotent-Replayed" in answer["headers"] for status, answer in answers.items() if status < "300")
 
 
 def test_the_document_states_the_one_eligibility_rule_matching_uses(client):

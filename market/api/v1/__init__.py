@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_openapi3 import OpenAPI
 
+from market.api.http import declare_replayed_header
 from market.api.v1.accounts import accounts_api, me_api
 from market.api.v1.agreements import agreements_api
 from market.api.v1.contracts import contracts_api
@@ -34,3 +35,4 @@ BLUEPRINTS = (
 def register_v1(app: OpenAPI) -> None:
     for blueprint in BLUEPRINTS:
         app.register_api(blueprint)
+    declare_replayed_header(app.paths)
