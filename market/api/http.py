@@ -7,7 +7,9 @@ service and returns `respond(...)`, which commits the request's one transaction.
 from __future__ import annotations
 
 import inspect
+import json as std_json
 import logging
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -18,6 +20,7 @@ from flask_openapi3.models import Header
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
+from werkzeug.exceptions import BadRequest
 
 from market.api.problems import problem
 from market.api.ratelimit import register_rate_limit
@@ -161,6 +164,21 @@ def page_of(items: list[Any], count: int) -> dict[str, Any]:
     return {"data": items, "count": count}
 
 
+def why_not_json(data: bytes) -> str:
+    """What is wrong with a body the JSON parser refused, where it can say: the client fixes the spot named."""
+    try:
+        std_json.loads(data)
+    except std_json.JSONDecodeError as error:
+        return f"the body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+    except UnicodeDecodeError:
+        return "the body is not valid JSON: it is not UTF-8 text"
+    except RecursionError:
+        return "the body nests arrays or objects too deeply"
+    except ValueError:  # the interpreter's limit on converting long digit strings to integers
+        return f"the body holds a number of more than {sys.get_int_max_str_digits():,} digits"
+    return "the body is not valid JSON"
+
+
 # --- request hooks ------------------------------------------------------------------------
 
 
@@ -223,8 +241,8 @@ def register_request_hooks(app: Flask) -> None:
             return problem(400, "Bad request", "the body must be JSON, sent with Content-Type: application/json")
         try:
             payload = request.get_json()
-        except Exception:  # werkzeug raises BadRequest on malformed JSON
-            return problem(400, "Bad request", "the body is not valid JSON")
+        except (BadRequest, RecursionError):  # werkzeug's on malformed JSON; the parser's on deep nesting
+            return problem(400, "Bad request", why_not_json(request.get_data()))
         view = current_app.view_functions.get(request.endpoint or "")
         if view is None:
             return None

@@ -65,14 +65,19 @@ def test_unknown_paths_and_methods_are_problems(client, world):
 
 
 def test_a_body_that_is_not_json_is_400_and_writes_nothing(client, world, engine):
-    for data, content_type in (
-        ("product=apple&tonnes=5", "application/x-www-form-urlencoded"),
-        ('{"product": "apple",', "application/json"),
-        ("\xff\xfe", "application/json"),
-        ("<offer/>", "text/xml"),
+    for data, content_type, detail in (
+        ("product=apple&tonnes=5", "application/x-www-form-urlencoded", "sent with Content-Type: application/json"),
+        ('{"product": "apple",', "application/json", "Expecting property name enclosed in double quotes"),
+        ('{"product": "apple",\n "tonnes": 5,}', "application/json", "(line 2, column 14)"),
+        ("\xff\xfe", "application/json", "not valid JSON"),
+        (b'{"tonnes": "\xff"}', "application/json", "it is not UTF-8 text"),
+        ("<offer/>", "text/xml", "sent with Content-Type: application/json"),
+        ('{"tonnes": 1' + "0" * 5000 + "}", "application/json", "a number of more than 4,300 digits"),
+        ("[" * 100_000, "application/json", "nests arrays or objects too deeply"),
     ):
         response = client.post("/api/v1/offers", data=data, headers=world.coop | {"Content-Type": content_type})
         _is_problem(response, 400)
+        assert detail in response.json["detail"], (data[:40], response.json["detail"])
     with session_scope(engine) as session:
         assert session.exec(select(func.count()).select_from(SupplyOffer)).one() == 0
 
