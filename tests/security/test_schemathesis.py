@@ -7,6 +7,7 @@ documented: its status code, its content type, its headers and its body's schema
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -31,7 +32,10 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = {GenerationMode.POSITIVE: 8, GenerationMode.NEGATIVE: 5}
+# CI's run: a few of each kind per operation, derandomized. MARKET_FUZZ_EXAMPLES=N asks for a deeper
+# one: N of each kind, drawn anew on every run (Hypothesis prints how to reproduce a failure).
+DEEP = int(os.environ.get("MARKET_FUZZ_EXAMPLES") or 0)
+EXAMPLES = {GenerationMode.POSITIVE: DEEP or 8, GenerationMode.NEGATIVE: DEEP or 5}
 
 
 @pytest.mark.fuzz
@@ -54,7 +58,7 @@ def test_every_operation_answers_as_documented(app, market, role, database_url):
             @given(case=operation.as_strategy(generation_mode=mode))
             @hypothesis_settings(
                 max_examples=examples,
-                derandomize=True,
+                derandomize=not DEEP,
                 deadline=None,
                 database=None,
                 phases=[Phase.explicit, Phase.generate, Phase.shrink],
