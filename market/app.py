@@ -12,7 +12,7 @@ from flask_openapi3.models import Schema
 from market.admin import register_admin
 from market.api.docs import docs
 from market.api.health import health
-from market.api.http import register_request_hooks
+from market.api.http import MarketRequest, register_request_hooks
 from market.api.problems import register_problem_handlers, validation_problem
 from market.api.v1 import register_v1
 from market.config import Settings, get_settings
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = False
         validation_error_callback=validation_problem,
     )
     app.json = ExactJSONProvider(app)
+    app.request_class = MarketRequest
     app.config.update(
         SECRET_KEY=settings.flask_secret_key(),
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

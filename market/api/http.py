@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Request, Response, current_app, g, json, request
 from flask_openapi3.models import Header
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -35,6 +35,16 @@ from market.services.listing import PageRequest
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+
+
+class MarketRequest(Request):
+    """An empty body reads as an empty JSON object: a body of optional fields only (a match run's) may be
+    left out, and one with required fields is a 422 naming each of them."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if not self.get_data(cache=True):
+            return {}
+        return super().get_json(force=force, silent=silent, cache=cache)
 
 
 def settings() -> Settings:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -86,6 +86,9 @@ class MatchingLock(SQLModel, table=True):
 
 
 class MatchRunCreate(RequestModel):
+    # Every field has a default: the body may be left out (market.api.http.MarketRequest reads it as {}).
+    model_config = ConfigDict(openapi_extra={"required": False})  # type: ignore[typeddict-unknown-key]
+
     product: Product | None = PydanticField(default=None, description="One product, or every product when omitted.")
     policy: PricePolicy = PydanticField(
         default=PricePolicy.midpoint,

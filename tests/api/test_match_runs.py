@@ -228,6 +228,12 @@ def test_match_run_requests_are_validated_and_admin_only(client, world):
         assert client.get("/api/v1/match-runs", headers=headers).status_code == 403
     assert client.get("/api/v1/match-runs/999", headers=world.admin).status_code == 404
     assert client.get("/api/v1/match-runs", headers=world.admin).json == {"data": [], "count": 0}
+    # Every field has a default, so the body may be left out (the document says it is optional).
+    bare = client.post("/api/v1/match-runs", headers=world.admin)
+    assert bare.status_code == 202 and (bare.json["product"], bare.json["policy"]) == (None, "midpoint")
+    document = client.get("/api/openapi.json").json
+    assert document["paths"]["/api/v1/match-runs"]["post"]["requestBody"]["required"] is False
+    assert document["paths"]["/api/v1/offers"]["post"]["requestBody"]["required"] is True
 
 
 def test_pricing_policy_sets_contract_prices(client, world):
