@@ -166,7 +166,8 @@ def test_what_a_rejected_run_releases_stays_withdrawn_or_cancelled(client, world
         json=order_body(tonnes="60", max_price_per_tonne="7800.00", agreement_id=agreement["id"]),
         headers=world.buyer,
     ).json
-    run = wait_for(client, world.admin, client.post("/api/v1/match-runs", json={}, headers=world.admin).json["id"])
+    # No body: a run with the defaults (every product, midpoint prices).
+    run = wait_for(client, world.admin, client.post("/api/v1/match-runs", headers=world.admin).json["id"])
     assert run["report"]["totals"]["tonnes"] == "60"
 
     withdrawn = client.post(f"/api/v1/offers/{lot['id']}/withdraw", headers=world.coop).json
