@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, StrictInt, model_validator
+from pydantic import BaseModel, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
-from market.models.common import MAX_ID, InvalidField, RequestModel, Role, ShortText, Timestamp, enum_type, utcnow
+from market.models.common import (
+    MAX_ID,
+    InvalidField,
+    RequestModel,
+    Role,
+    ShortText,
+    Timestamp,
+    WholeNumber,
+    enum_type,
+    utcnow,
+)
 
 
 class Account(SQLModel, table=True):
@@ -38,8 +48,8 @@ class Account(SQLModel, table=True):
 class AccountCreate(RequestModel):
     role: Role
     name: ShortText = PydanticField(examples=["Sayu co-op clerk"])
-    cooperative_id: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_ID)
-    buyer_id: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    cooperative_id: WholeNumber | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    buyer_id: WholeNumber | None = PydanticField(default=None, ge=1, le=MAX_ID)
 
     @model_validator(mode="after")
     def _link_matches_role(self) -> AccountCreate:

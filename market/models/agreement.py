@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, StrictInt, model_validator
+from pydantic import BaseModel, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -25,6 +25,7 @@ from market.models.common import (
     Timestamp,
     TonnesIn,
     TonnesOut,
+    WholeNumber,
     YuanOut,
     enum_type,
     utcnow,
@@ -70,8 +71,8 @@ class PurchaseAgreement(SQLModel, table=True):
 
 
 class AgreementCreate(RequestModel):
-    buyer_id: StrictInt = PydanticField(ge=1, le=MAX_ID)
-    cooperative_id: StrictInt = PydanticField(ge=1, le=MAX_ID)
+    buyer_id: WholeNumber = PydanticField(ge=1, le=MAX_ID)
+    cooperative_id: WholeNumber = PydanticField(ge=1, le=MAX_ID)
     product: Product
     tonnes: TonnesIn
     price_per_tonne: PriceIn

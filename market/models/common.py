@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StrictInt,
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -177,8 +178,8 @@ class RequestModel(BaseModel):
 
 
 # Pydantic's lax mode would read a number or digits as a date (seconds since 1970), and "1_000", "1e3"
-# or digits of other scripts as decimals (ids and counts in bodies are StrictInt for the same reason:
-# lax, true is 1 and "7" is 7); a request says what the document says, or gets a 422.
+# or digits of other scripts as decimals (ids and counts in bodies are strict WholeNumbers for the same
+# reason: lax, true is 1 and "7" is 7); a request says what the document says, or gets a 422.
 # The one spelling of decimal text, in the document (a JSON Schema pattern) and on the server alike.
 _DECIMAL_BODY = r" *[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *"
 DECIMAL_PATTERN = f"^{_DECIMAL_BODY}$"
@@ -219,6 +220,18 @@ def _iso_day(value: Any) -> Any:
     raise ValueError("must be a date written YYYY-MM-DD")
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's integer is any number without a fraction: 67752.0 (read as a Decimal, or a float
+    # from a spreadsheet cell) is 67752. Far too large to be one is left for the strict check to refuse.
+    if type(value) is Decimal and value.is_finite() and value.adjusted() < 19 and value == value.to_integral_value():
+        return int(value)
+    if type(value) is float and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+# An id or count in a body: a JSON number without a fraction, never true or "7" (strict).
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
 # Placed after a type's Field(...): before it, pydantic would hide the Field's bounds from the document.
 DecimalText = _DecimalText()
 # A day in a request: ISO 8601 text (a date object from a spreadsheet cell too).

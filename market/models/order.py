@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, StrictInt, model_validator
+from pydantic import BaseModel, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Float, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -23,6 +23,7 @@ from market.models.common import (
     Timestamp,
     TonnesIn,
     TonnesOut,
+    WholeNumber,
     YuanOut,
     enum_type,
     utcnow,
@@ -87,7 +88,7 @@ class OrderCreate(RequestModel):
         description="A known destination (GET /api/v1/destinations); the buyer's own city when omitted.",
         examples=["dongguan-shijie"],
     )
-    agreement_id: StrictInt | None = PydanticField(default=None, ge=1, le=MAX_ID)
+    agreement_id: WholeNumber | None = PydanticField(default=None, ge=1, le=MAX_ID)
     reference: str | None = PydanticField(
         default=None, min_length=1, max_length=64, description="The buyer's own order number; unique per buyer."
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, StrictFloat, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, Float
 from sqlmodel import Field, SQLModel
 
-from market.models.common import InvalidField, RequestModel, ShortText, Timestamp, utcnow
+from market.models.common import InvalidField, RequestModel, ShortText, Timestamp, WholeNumber, utcnow
 
 
 # Coordinates (plain floats) locate townships and cities for transport distances; they are not
@@ -55,8 +55,8 @@ class CooperativeCreate(_Located):
     township: ShortText = PydanticField(examples=["Sayu"])
     township_zh: ShortText | None = PydanticField(default=None, examples=["洒渔镇"])
     county: ShortText = PydanticField(default="Zhaoyang District", examples=["Zhaoyang District"])
-    member_households: StrictInt = PydanticField(default=0, ge=0, le=1_000_000)
-    poor_households: StrictInt = PydanticField(default=0, ge=0, le=1_000_000)
+    member_households: WholeNumber = PydanticField(default=0, ge=0, le=1_000_000)
+    poor_households: WholeNumber = PydanticField(default=0, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _poor_within_members(self) -> CooperativeCreate:

@@ -250,6 +250,22 @@ def test_values_of_another_type_are_a_422_naming_the_field_and_write_nothing(
         assert session.exec(select(func.count()).select_from(AuditEvent)).one() == before
 
 
+def test_whole_numbers_may_be_written_with_a_zero_fraction_as_json_schema_integers_may(client, world):
+    # JSON Schema's integer is any number without a fraction: 210.0 is 210, as the document promises.
+    body = cooperative_body(member_households=210.0, poor_households=96.0)  # sent as 210.0 and 96.0
+    response = client.post("/api/v1/cooperatives", json=body, headers=world.admin)
+    assert response.status_code == 201, response.json
+    assert (response.json["member_households"], response.json["poor_households"]) == (210, 96)
+    agreement = agreement_body(float(world.buyer_id), world.coop_id)
+    assert client.post("/api/v1/agreements", json=agreement, headers=world.admin).json["buyer_id"] == world.buyer_id
+    for households in (210.5, 1e30):
+        response = client.post(
+            "/api/v1/cooperatives", json=cooperative_body(member_households=households), headers=world.admin
+        )
+        _is_problem(response, 422)
+        assert field_names(response) == {"member_households"}
+
+
 def test_a_report_period_is_days_written_yyyy_mm_dd(client, world):
     for query in ("to=0", "from=1600000000", "to=2020-01-01T00:00:00"):
         response = client.get(f"/api/v1/reports/summary?{query}", headers=world.admin)
