@@ -7,12 +7,12 @@ service and returns `respond(...)`, which commits the request's one transaction.
 from __future__ import annotations
 
 import inspect
-import json as std_json
 import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from json import JSONDecodeError
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, json, request
@@ -175,10 +175,11 @@ def page_of(items: list[Any], count: int) -> dict[str, Any]:
 
 
 def why_not_json(data: bytes) -> str:
-    """What is wrong with a body the JSON parser refused, where it can say: the client fixes the spot named."""
+    """What is wrong with a body the JSON parser refused, where it can say: the client fixes the spot named.
+    The app's own parser reads it again, so the reason given is the one it refused it for."""
     try:
-        std_json.loads(data)
-    except std_json.JSONDecodeError as error:
+        current_app.json.loads(data)
+    except JSONDecodeError as error:
         return f"the body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
     except UnicodeDecodeError:
         return "the body is not valid JSON: it is not UTF-8 text"
