@@ -87,7 +87,8 @@ def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
         db().rollback()
         if pending is not None:
             raise Conflict(
-                "another request with this Idempotency-Key is in progress; retry it", [("Idempotency-Key", "in use")]
+                "another request with this Idempotency-Key is in progress; retry it",
+                [(idempotency.KEY_HEADER, "in use")],
             ) from None
         raise
     return Response(json.dumps(body), status=status, mimetype="application/json")
@@ -99,7 +100,7 @@ class IdempotencyHeader(BaseModel):
     # The rule is shown here and checked by `idempotency.check_key` (one message for every way to break it).
     idempotency_key: str | None = Field(
         default=None,
-        alias="Idempotency-Key",
+        alias=idempotency.KEY_HEADER,
         json_schema_extra={"pattern": idempotency.KEY_PATTERN, "maxLength": idempotency.MAX_KEY_LENGTH},
         description="Makes a retry safe: the same key and body (by the same account, within its lifetime) "
         "replay the first answer, marked Idempotent-Replayed: true, and create nothing; the same key "
@@ -127,7 +128,7 @@ def idempotent(view: Callable) -> Callable:
             response = Response(
                 json.dumps(record.response_body), status=record.status_code, mimetype="application/json"
             )
-            response.headers["Idempotent-Replayed"] = "true"
+            response.headers[idempotency.REPLAYED_HEADER] = "true"
             return response
         g.idempotency = {"account_id": account_id, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}
         return view(*args, **kwargs)
@@ -137,7 +138,7 @@ def idempotent(view: Callable) -> Callable:
     return wrapper
 
 
-REPLAYED_HEADER = Header.model_validate(
+_REPLAYED_DOC = Header.model_validate(
     {
         "description": "true when this is the first answer given to the same Idempotency-Key and body, "
         "replayed: nothing was created again. Absent otherwise.",
@@ -151,11 +152,11 @@ def declare_replayed_header(paths: dict[str, Any]) -> None:
     for item in paths.values():
         for method in ("post", "put", "patch"):
             operation = getattr(item, method, None)
-            if operation is None or not any(p.name == "Idempotency-Key" for p in operation.parameters or ()):
+            if operation is None or not any(p.name == idempotency.KEY_HEADER for p in operation.parameters or ()):
                 continue
             for status, response in operation.responses.items():
                 if status.startswith("2"):
-                    response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED_HEADER}
+                    response.headers = {**(response.headers or {}), idempotency.REPLAYED_HEADER: _REPLAYED_DOC}
 
 
 class PageQuery(BaseModel):

@@ -21,6 +21,9 @@ from market.models import IdempotencyRecord
 from market.models.common import as_utc, utcnow
 from market.services.errors import Invalid
 
+# The request header a retried create sends, and the answer header that marks a replay.
+KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # Visible ASCII, spaces only inside: the key's one rule, checked here and shown in the API document.
 KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
@@ -44,9 +47,7 @@ def _exact(value: Any) -> str:
 
 def check_key(key: str) -> None:
     if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
-        raise Invalid.field(
-            "Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters (spaces only inside)"
-        )
+        raise Invalid.field(KEY_HEADER, f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters (spaces only inside)")
 
 
 def find_replay(
@@ -71,7 +72,7 @@ def find_replay(
         session.execute(delete(_RECORDS).where(columns.id == record.id))
         return None
     if record.endpoint != endpoint or record.request_hash != fingerprint:
-        raise Invalid.field("Idempotency-Key", "already used with a different request")
+        raise Invalid.field(KEY_HEADER, "already used with a different request")
     return record
 
 
