@@ -5,6 +5,7 @@ agreements, an approved match run with contracts, deliveries (accepted and await
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from market.models import metadata
 from tests.api.helpers import agreement_body, offer_body, order_body
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "security"
+# CI's fuzzing is a few derandomized examples. MARKET_FUZZ_EXAMPLES=N asks the fuzz tests for a deeper
+# look: N examples each, drawn anew on every run (Hypothesis prints how to reproduce a failure).
+DEEP_EXAMPLES = int(os.environ.get("MARKET_FUZZ_EXAMPLES") or 0)
 _SESSION_STARTED = time.time()
 
 

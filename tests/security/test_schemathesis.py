@@ -7,7 +7,6 @@ documented: its status code, its content type, its headers and its body's schema
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import pytest
@@ -23,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.security.conftest import NoJobs, tell
+from tests.security.conftest import DEEP_EXAMPLES, NoJobs, tell
 
 CHECKS = [
     not_a_server_error,
@@ -32,10 +31,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# CI's run: a few of each kind per operation, derandomized. MARKET_FUZZ_EXAMPLES=N asks for a deeper
-# one: N of each kind, drawn anew on every run (Hypothesis prints how to reproduce a failure).
-DEEP = int(os.environ.get("MARKET_FUZZ_EXAMPLES") or 0)
-EXAMPLES = {GenerationMode.POSITIVE: DEEP or 8, GenerationMode.NEGATIVE: DEEP or 5}
+# Valid and invalid requests per operation: a few each in CI; MARKET_FUZZ_EXAMPLES of each kind when asked.
+EXAMPLES = {GenerationMode.POSITIVE: DEEP_EXAMPLES or 8, GenerationMode.NEGATIVE: DEEP_EXAMPLES or 5}
 
 
 @pytest.mark.fuzz
@@ -58,7 +55,7 @@ def test_every_operation_answers_as_documented(app, market, role, database_url):
             @given(case=operation.as_strategy(generation_mode=mode))
             @hypothesis_settings(
                 max_examples=examples,
-                derandomize=not DEEP,
+                derandomize=not DEEP_EXAMPLES,
                 deadline=None,
                 database=None,
                 phases=[Phase.explicit, Phase.generate, Phase.shrink],

@@ -32,7 +32,7 @@ from market.services.accounts import create_account
 from market.services.actors import Actor
 from market.units import value_fen
 from tests.conftest import _truncate_all, bearer
-from tests.security.conftest import tell, wait_for_run
+from tests.security.conftest import DEEP_EXAMPLES, tell, wait_for_run
 
 TOLERANCE_PERCENT = 5
 GROUPS = ("product", "cooperative", "buyer", "agreement", "township", "month")
@@ -305,10 +305,10 @@ def test_the_ledger_conserves_whatever_happens(database_url, tmp_path, request):
     run_state_machine_as_test(
         make_machine(fresh_database, steps),
         settings=settings(
-            max_examples=15,
+            max_examples=DEEP_EXAMPLES or 15,
             stateful_step_count=12,
             deadline=None,
-            derandomize=True,
+            derandomize=not DEEP_EXAMPLES,
             database=None,
             suppress_health_check=list(HealthCheck),
         ),
