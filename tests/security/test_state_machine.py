@@ -1,8 +1,10 @@
 """A Hypothesis state machine over the API: post offers and orders (some called off against
-agreements), run matching in-process and wait for it, approve, ship, accept. After every step the
-ledger must conserve: contracted <= offered, contracted <= wanted, accepted <= shipped <=
-contracted x 1.05, called off <= agreed, revenue earned = value_fen(accepted kg, price) to the fen,
-and the reports' totals are the sums of their rows and of the contracts.
+agreements), run matching in-process and wait for it, approve or reject, ship, accept, withdraw a
+lot, cancel an order, close a contract short. After every step the ledger must conserve: contracted
+<= offered, contracted <= wanted, accepted <= shipped <= contracted x 1.05, called off <= agreed,
+every lot's, order's and agreement's counters = what their contracts hold, revenue earned =
+value_fen(accepted kg, price) to the fen, and the reports' totals are the sums of their rows and of
+the contracts.
 """
 
 from __future__ import annotations
@@ -120,9 +122,13 @@ def make_machine(fresh_database, steps: Counter):
 
         @initialize()
         def a_book_that_matches(self):
-            """Each example starts with supply and demand that meet, so runs propose something."""
+            """Each example starts with supply and demand that met in an approved run, so that every step
+            (deliveries, closing short, withdrawing and cancelling what is under contract) can be taken
+            from the first."""
             self.post_offer(0, "apple", "first", 30_517, 500_037)
             self.post_order(1, "apple", 20_311, 800_073, False)
+            self.run_matching("midpoint", "apple")
+            self.decide(reject=False)
 
         @rule(
             coop=st.integers(0, 1),
@@ -225,6 +231,41 @@ def make_machine(fresh_database, steps: Counter):
             self.post(f"/api/v1/deliveries/{delivery['id']}/accept", body, buyer, 200)
             steps["accept"] += 1
 
+        def _still_open(self, path: str) -> list[dict]:
+            return [
+                row
+                for row in self.rows(path)
+                if row["status"] in ("open", "partially_matched") and kg(row["tonnes_remaining"]) > 0
+            ]
+
+        @precondition(lambda self: bool(self._still_open("offers")))
+        @rule(data=st.data())
+        def withdraw(self, data):
+            """A cooperative takes the rest of a lot off the market, whatever its contracts are doing."""
+            offer = data.draw(st.sampled_from(self._still_open("offers")))
+            coop = next(headers for cid, headers in self.coops if cid == offer["cooperative_id"])
+            self.post(f"/api/v1/offers/{offer['id']}/withdraw", None, coop, 200)
+            steps["withdraw"] += 1
+
+        @precondition(lambda self: bool(self._still_open("orders")))
+        @rule(data=st.data())
+        def cancel(self, data):
+            """A buyer cancels the rest of an order (a call-off's tonnes go back to its agreement)."""
+            order = data.draw(st.sampled_from(self._still_open("orders")))
+            buyer = next(headers for bid, headers in self.buyers if bid == order["buyer_id"])
+            self.post(f"/api/v1/orders/{order['id']}/cancel", None, buyer, 200)
+            steps["cancel"] += 1
+
+        @precondition(lambda self: bool(self._open_contracts()))
+        @rule(data=st.data())
+        def close_short(self, data):
+            """The office closes a contract short; one with a delivery awaiting acceptance is refused."""
+            contract = data.draw(st.sampled_from(self._open_contracts()))
+            waiting = any(delivery["contract_id"] == contract["id"] for delivery in self._shipped())
+            expected = 409 if waiting else 200
+            self.post(f"/api/v1/contracts/{contract['id']}/close", {"reason": "season over"}, self.admin, expected)
+            steps[f"close short ({expected})"] += 1
+
         # --- invariants --------------------------------------------------------------------------
 
         @invariant()
@@ -257,14 +298,52 @@ def make_machine(fresh_database, steps: Counter):
                 mine = [c for c in contracts if c["agreement_id"] == agreement["id"]]
                 assert kg(agreement["tonnes_delivered"]) == sum(kg(c["tonnes_accepted"]) for c in mine)
                 assert fen(agreement["revenue"]) == sum(fen(c["revenue_earned"]) for c in mine)
+            self._every_tonne_is_accounted_for(offers, orders, contracts, agreements)
+
+        def _every_tonne_is_accounted_for(self, offers, orders, contracts, agreements) -> None:
+            """Each counter is what the contracts hold: a lot's contracted tonnes are its contracts' (a
+            contract closed short keeps them: shipped, or not there to ship); an order's and an agreement's
+            are their contracts' less what closing short gave back; an agreement's called-off tonnes are
+            its call-offs' less what was cancelled; a withdrawn lot or a cancelled order has nothing left."""
+            by_lot: Counter[int] = Counter()
+            by_order: Counter[int] = Counter()
+            by_agreement: Counter[int] = Counter()
+            for contract in contracts:
+                if contract["status"] == "cancelled":
+                    continue
+                quantity = kg(contract["tonnes"])
+                by_lot[contract["offer_id"]] += quantity
+                if contract["status"] == "closed_short":
+                    quantity = min(quantity, kg(contract["tonnes_accepted"]))
+                by_order[contract["order_id"]] += quantity
+                if contract["agreement_id"] is not None:
+                    by_agreement[contract["agreement_id"]] += quantity
+            for offer in offers:
+                assert kg(offer["tonnes_contracted"]) == by_lot[offer["id"]], offer
+                if offer["status"] == "withdrawn":
+                    assert kg(offer["tonnes_contracted"]) + kg(offer["tonnes_withdrawn"]) == kg(offer["tonnes"]), offer
+            called_off: Counter[int] = Counter()
+            for order in orders:
+                assert kg(order["tonnes_contracted"]) == by_order[order["id"]], order
+                if order["status"] == "cancelled":
+                    assert kg(order["tonnes_contracted"]) + kg(order["tonnes_cancelled"]) == kg(order["tonnes"]), order
+                if order["agreement_id"] is not None:
+                    called_off[order["agreement_id"]] += kg(order["tonnes"]) - kg(order["tonnes_cancelled"])
+            for agreement in agreements:
+                assert kg(agreement["tonnes_contracted"]) == by_agreement[agreement["id"]], agreement
+                assert kg(agreement["tonnes_called_off"]) == called_off[agreement["id"]], agreement
 
         @invariant()
         def reports_add_up(self):
             contracts = self.rows("contracts")
             counted = [c for c in contracts if c["status"] in ("confirmed", "in_delivery", "fulfilled")]
+            # A contract closed short counts for what was accepted of it.
+            short = [c for c in contracts if c["status"] == "closed_short"]
             expected = {
-                "tonnes_contracted": sum(kg(c["tonnes"]) for c in counted),
-                "revenue_contracted": sum(fen(c["value"]) for c in counted),
+                "tonnes_contracted": sum(kg(c["tonnes"]) for c in counted)
+                + sum(kg(c["tonnes_accepted"]) for c in short),
+                "revenue_contracted": sum(fen(c["value"]) for c in counted)
+                + sum(fen(c["revenue_earned"]) for c in short),
                 "tonnes_delivered": sum(kg(c["tonnes_accepted"]) for c in contracts),
                 "revenue_earned": sum(fen(c["revenue_earned"]) for c in contracts),
             }
@@ -318,4 +397,5 @@ def test_the_ledger_conserves_whatever_happens(database_url, tmp_path, request):
         f"state-machine-{backend}",
         [f"state machine [{backend}]: {count} runs; steps " + ", ".join(f"{k}: {v}" for k, v in sorted(steps.items()))],
     )
-    assert steps["match run"] and steps["approve"] and steps["ship (201)"] and steps["accept"]
+    for step in ("match run", "approve", "ship (201)", "accept", "withdraw", "cancel", "close short (200)"):
+        assert steps[step], f"no {step} step in {count} runs"
