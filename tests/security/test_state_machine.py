@@ -1,10 +1,10 @@
 """A Hypothesis state machine over the API: post offers and orders (some called off against
-agreements), run matching in-process and wait for it, approve or reject, ship, accept, withdraw a
-lot, cancel an order, close a contract short. After every step the ledger must conserve: contracted
-<= offered, contracted <= wanted, accepted <= shipped <= contracted x 1.05, called off <= agreed,
-every lot's, order's and agreement's counters = what their contracts hold, revenue earned =
-value_fen(accepted kg, price) to the fen, and the reports' totals are the sums of their rows and of
-the contracts.
+agreements, one at a time or in batches), run matching in-process and wait for it, approve or
+reject, ship, accept, withdraw a lot, cancel an order, close a contract short. After every step the
+ledger must conserve: contracted <= offered, contracted <= wanted, accepted <= shipped <= contracted
+x 1.05, called off <= agreed, every lot's, order's and agreement's counters = what their contracts
+hold, revenue earned = value_fen(accepted kg, price) to the fen, and the reports' totals are the
+sums of their rows and of the contracts.
 """
 
 from __future__ import annotations
@@ -122,13 +122,16 @@ def make_machine(fresh_database, steps: Counter):
 
         @initialize()
         def a_book_that_matches(self):
-            """Each example starts with supply and demand that met in an approved run, so that every step
-            (deliveries, closing short, withdrawing and cancelling what is under contract) can be taken
-            from the first."""
+            """Each example starts with supply and demand that met in an approved run, and a load of it
+            shipped, so that every step (accepting, closing short, withdrawing and cancelling what is under
+            contract) can be taken from the first."""
             self.post_offer(0, "apple", "first", 30_517, 500_037)
             self.post_order(1, "apple", 20_311, 800_073, False)
             self.run_matching("midpoint", "apple")
             self.decide(reject=False)
+            (contract,) = self._open_contracts()
+            load = {"tonnes": "5.003", "shipped_on": "2020-10-12"}
+            self.post(f"/api/v1/contracts/{contract['id']}/deliveries", load, self.coops[0][1])
 
         @rule(
             coop=st.integers(0, 1),
@@ -157,7 +160,36 @@ def make_machine(fresh_database, steps: Counter):
             call_off=st.booleans(),
         )
         def post_order(self, buyer, product, kilograms, price_fen, call_off):
-            body = {
+            body = self._order_body(product, kilograms, price_fen)
+            if call_off and product == "apple":
+                agreement = self._agreement(buyer)
+                body |= self._call_off(agreement)
+                expected = 201 if kilograms <= kg(agreement["tonnes_remaining"]) else 409
+                self.post("/api/v1/orders", body, self.buyers[buyer][1], expected)
+                steps[f"call off ({expected})"] += 1
+                return
+            self.post("/api/v1/orders", body, self.buyers[buyer][1])
+            steps["post order"] += 1
+
+        @rule(
+            buyer=st.integers(0, 1),
+            items=st.lists(st.tuples(st.integers(1_000, 30_000), st.booleans()), min_size=1, max_size=3),
+        )
+        def post_order_batch(self, buyer, items):
+            """Apple orders posted together, some called off: all or nothing, the call-offs counted down
+            against the agreement in the items' order."""
+            agreement = self._agreement(buyer)
+            bodies = [
+                self._order_body("apple", kilograms, 800_000) | (self._call_off(agreement) if call_off else {})
+                for kilograms, call_off in items
+            ]
+            called_off = sum(kilograms for kilograms, call_off in items if call_off)
+            expected = 201 if called_off <= kg(agreement["tonnes_remaining"]) else 409
+            self.post("/api/v1/orders/batch", {"items": bodies}, self.buyers[buyer][1], expected)
+            steps[f"order batch ({expected})"] += 1
+
+        def _order_body(self, product: str, kilograms: int, price_fen: int) -> dict:
+            return {
                 "product": product,
                 "min_grade": "second",
                 "tonnes": tonnes(kilograms),
@@ -165,18 +197,12 @@ def make_machine(fresh_database, steps: Counter):
                 "deliver_from": "2020-10-01",
                 "deliver_until": "2020-11-30",
             }
-            if call_off and product == "apple":
-                agreement = self.client.get(
-                    f"/api/v1/agreements/{self.agreements[buyer]['id']}", headers=self.admin
-                ).json
-                left = kg(agreement["tonnes_remaining"])
-                body |= {"agreement_id": agreement["id"], "max_price_per_tonne": "9000.00"}
-                expected = 201 if kilograms <= left else 409
-                self.post("/api/v1/orders", body, self.buyers[buyer][1], expected)
-                steps[f"call off ({expected})"] += 1
-                return
-            self.post("/api/v1/orders", body, self.buyers[buyer][1])
-            steps["post order"] += 1
+
+        def _agreement(self, buyer: int) -> dict:
+            return self.client.get(f"/api/v1/agreements/{self.agreements[buyer]['id']}", headers=self.admin).json
+
+        def _call_off(self, agreement: dict) -> dict:
+            return {"agreement_id": agreement["id"], "max_price_per_tonne": "9000.00"}
 
         @rule(policy=st.sampled_from(["midpoint", "ask", "bid"]), product=st.sampled_from(["apple", "potato", None]))
         def run_matching(self, policy, product):
@@ -397,5 +423,14 @@ def test_the_ledger_conserves_whatever_happens(database_url, tmp_path, request):
         f"state-machine-{backend}",
         [f"state machine [{backend}]: {count} runs; steps " + ", ".join(f"{k}: {v}" for k, v in sorted(steps.items()))],
     )
-    for step in ("match run", "approve", "ship (201)", "accept", "withdraw", "cancel", "close short (200)"):
+    for step in (
+        "match run",
+        "approve",
+        "ship (201)",
+        "accept",
+        "withdraw",
+        "cancel",
+        "close short (200)",
+        "order batch (201)",
+    ):
         assert steps[step], f"no {step} step in {count} runs"
