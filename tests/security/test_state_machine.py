@@ -33,6 +33,7 @@ from market.models.common import Role
 from market.services.accounts import create_account
 from market.services.actors import Actor
 from market.units import value_fen
+from tests.api.helpers import order_body
 from tests.conftest import _truncate_all, bearer
 from tests.security.conftest import DEEP_EXAMPLES, tell, wait_for_run
 
@@ -103,6 +104,11 @@ def make_machine(fresh_database, steps: Counter):
             row = self.post(f"/api/v1/{path}", body, self.admin)
             account = self.post("/api/v1/accounts", {"role": role, "name": name, f"{role}_id": row["id"]}, self.admin)
             return row["id"], bearer(account["token"])
+
+        @staticmethod
+        def _headers(parties: list[tuple[int, dict[str, str]]], party_id: int) -> dict[str, str]:
+            """The headers of the party (cooperative or buyer) with this id."""
+            return next(headers for known_id, headers in parties if known_id == party_id)
 
         def post(self, path: str, body: dict | None, headers: dict[str, str], status: int = 201) -> dict:
             response = self.client.post(path, json=body, headers=headers)
@@ -190,14 +196,12 @@ def make_machine(fresh_database, steps: Counter):
             steps[f"order batch ({expected})"] += 1
 
         def _order_body(self, product: str, kilograms: int, price_fen: int) -> dict:
-            return {
-                "product": product,
-                "min_grade": "second",
-                "tonnes": tonnes(kilograms),
-                "max_price_per_tonne": str(Decimal(price_fen) / 100),
-                "deliver_from": "2020-10-01",
-                "deliver_until": "2020-11-30",
-            }
+            return order_body(
+                product=product,
+                tonnes=tonnes(kilograms),
+                max_price_per_tonne=str(Decimal(price_fen) / 100),
+                deliver_until="2020-11-30",
+            )
 
         def _agreement(self, buyer: int) -> dict:
             return self.client.get(f"/api/v1/agreements/{self.agreements[buyer]['id']}", headers=self.admin).json
@@ -233,7 +237,7 @@ def make_machine(fresh_database, steps: Counter):
             contract = data.draw(st.sampled_from(self._open_contracts()))
             room = kg(contract["tonnes"]) * (100 + TOLERANCE_PERCENT) // 100 - kg(contract["tonnes_shipped"])
             kilograms = data.draw(st.integers(1, max(room, 0) + 2_000))
-            coop = next(headers for cid, headers in self.coops if cid == contract["cooperative_id"])
+            coop = self._headers(self.coops, contract["cooperative_id"])
             expected = 201 if kilograms <= room else 409
             self.post(
                 f"/api/v1/contracts/{contract['id']}/deliveries",
@@ -253,7 +257,7 @@ def make_machine(fresh_database, steps: Counter):
             shipped = kg(delivery["tonnes_shipped"])
             accepted = data.draw(st.integers(0, shipped))
             contract = self.client.get(f"/api/v1/contracts/{delivery['contract_id']}", headers=self.admin).json
-            buyer = next(headers for bid, headers in self.buyers if bid == contract["buyer_id"])
+            buyer = self._headers(self.buyers, contract["buyer_id"])
             body = {"accepted_tonnes": tonnes(accepted)} | ({"reason": "bruised"} if accepted < shipped else {})
             self.post(f"/api/v1/deliveries/{delivery['id']}/accept", body, buyer, 200)
             steps["accept"] += 1
@@ -270,7 +274,7 @@ def make_machine(fresh_database, steps: Counter):
         def withdraw(self, data):
             """A cooperative takes the rest of a lot off the market, whatever its contracts are doing."""
             offer = data.draw(st.sampled_from(self._still_open("offers")))
-            coop = next(headers for cid, headers in self.coops if cid == offer["cooperative_id"])
+            coop = self._headers(self.coops, offer["cooperative_id"])
             self.post(f"/api/v1/offers/{offer['id']}/withdraw", None, coop, 200)
             steps["withdraw"] += 1
 
@@ -279,7 +283,7 @@ def make_machine(fresh_database, steps: Counter):
         def cancel(self, data):
             """A buyer cancels the rest of an order (a call-off's tonnes go back to its agreement)."""
             order = data.draw(st.sampled_from(self._still_open("orders")))
-            buyer = next(headers for bid, headers in self.buyers if bid == order["buyer_id"])
+            buyer = self._headers(self.buyers, order["buyer_id"])
             self.post(f"/api/v1/orders/{order['id']}/cancel", None, buyer, 200)
             steps["cancel"] += 1
 
