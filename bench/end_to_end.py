@@ -7,7 +7,8 @@ Part of `python -m bench.matching`. On a scratch database it seeds a synthetic b
   parallel processes (as the workers run them);
 - end to end: a match run over every product as the service does it: begin, then each
   product in its own process (connected before the clock, as a worker keeps its engine between
-  tasks) and transaction (take the product's lock, load the open book
+  tasks; every product but the largest at a lower CPU priority, as `matching.run` sends them) and
+  transaction (take the product's lock, load the open book
   in three queries, solve, first come first served for the report, reasons for the unmatched,
   write the proposed contracts, their reservations and audit events in set-based statements),
   then finish (the report, from the parts' sums and the parties' names).
@@ -41,11 +42,13 @@ from market.matching import Book, match
 from market.models import Contract
 from market.models.common import MatchRunStatus, Product
 from market.models.match_run import MatchRunCreate
+from market.runtime import at_lower_cpu_priority
 from market.services import matching
 from market.services.actors import Actor
 from market.services.audit import seal_all, verify_chain
 from market.services.book import load_book
 from seed.synthetic import generate_book
+from workers.tasks.matching import GIVE_WAY_NICENESS
 
 OFFICE = Actor.system("bench")
 _URL = ""  # the scratch database, set before the pool forks
@@ -112,18 +115,24 @@ def _disconnect() -> None:
         _ENGINE.dispose()
 
 
-def _solve(arguments: tuple[int, Product]) -> tuple[dict[str, float], float]:
-    """One product's task; its seconds per phase, and the CPU seconds this process spent on it."""
-    run_id, product = arguments
+def _solve(arguments: tuple[int, Product, bool]) -> tuple[dict[str, float], float]:
+    """One product's task (giving way to the run's largest product, or not); its seconds per phase, and
+    the CPU seconds this process spent on it."""
+    run_id, product, give_way = arguments
     cpu = time.process_time()
     if _ENGINE is None:  # a process the warm-up missed connects now, inside the run, as a worker's first task does
         _connect()
     assert _ENGINE is not None
+    engine = _ENGINE
     times = matching.PhaseTimes()
-    with session_scope(_ENGINE) as session:
-        matching.solve_product(session, run_id=run_id, product=product, times=times)
-        committing = time.perf_counter()
-    times.seconds[COMMIT] = time.perf_counter() - committing
+
+    def solve() -> None:
+        with session_scope(engine) as session:
+            matching.solve_product(session, run_id=run_id, product=product, times=times)
+            committing = time.perf_counter()
+        times.seconds[COMMIT] = time.perf_counter() - committing
+
+    at_lower_cpu_priority(solve, GIVE_WAY_NICENESS if give_way else 0)
     return times.seconds, time.process_time() - cpu
 
 
@@ -162,7 +171,8 @@ def measure(size: int, processes: int, random_seed: int = 7) -> Measured:
             with session_scope(engine) as session:
                 products = matching.begin_match_run(session, run_id=run_id)
             began = time.perf_counter()
-            tasks = dict(zip(products, pool.map(_solve, [(run_id, product) for product in products]), strict=True))
+            solves = [(run_id, product, position > 0) for position, product in enumerate(products)]
+            tasks = dict(zip(products, pool.map(_solve, solves), strict=True))
             finishing = time.perf_counter()
             with session_scope(engine) as session:
                 run = matching.finish_match_run(session, run_id=run_id)

@@ -1,11 +1,15 @@
-"""The collector pause that bulk work runs under."""
+"""The collector pause that bulk work runs under, and work run at a lower CPU priority."""
 
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 
-from market.runtime import collector_paused
+import pytest
+
+from market.runtime import at_lower_cpu_priority, collector_paused
 
 
 def test_the_collector_is_off_inside_and_back_on_after():
@@ -84,3 +88,28 @@ def test_a_started_server_process_freezes_what_it_has_built(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert int(frozen) > 10_000 and int(collected) >= 1
+
+
+def _niceness() -> int:
+    """The calling thread's nice value (on Linux a thread's own)."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value is a thread's own only on Linux")
+def test_work_at_lower_priority_runs_niced_and_leaves_the_caller_as_it_was():
+    before = _niceness()
+    seen = at_lower_cpu_priority(lambda: (threading.get_native_id(), _niceness()), niceness=5)
+    assert seen[0] != threading.get_native_id()  # a thread of its own, which can be niced and end
+    assert seen[1] == min(before + 5, 19)
+    assert _niceness() == before
+    # Again, from the same caller: nothing was lowered for good.
+    assert at_lower_cpu_priority(_niceness, niceness=3) == min(before + 3, 19)
+    assert at_lower_cpu_priority(_niceness, niceness=0) == before
+
+
+def test_work_at_lower_priority_hands_back_its_error():
+    def broken() -> None:
+        raise LookupError("no such product")
+
+    with pytest.raises(LookupError, match="no such product"):
+        at_lower_cpu_priority(broken, niceness=5)

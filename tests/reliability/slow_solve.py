@@ -5,9 +5,10 @@ It wraps two service steps of `market.services.matching` in the worker process:
 
 - `solve_product` sleeps SLOW_SOLVE_SECONDS after the real step when it wrote the product, inside
   its transaction, so the product's lock row and the run's row stay held as in a long solve;
-- both steps append a line to RELIABILITY_TRACE (JSON per line: pid, run, product, event, time):
-  `locked` when the product's lock row is ours, `solved` (or `skipped`: written already, or the run
-  is past running) when the step and any sleep are over and the transaction is about to commit.
+- both steps append a line to RELIABILITY_TRACE (JSON per line: pid, run, product, event, time, and
+  the nice value of the thread doing the step): `locked` when the product's lock row is ours,
+  `solved` (or `skipped`: written already, or the run is past running) when the step and any sleep
+  are over and the transaction is about to commit.
   Lines are short and written with O_APPEND, so whole.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 from market.services import matching
@@ -28,7 +30,14 @@ _lock_product = matching._lock_product
 
 def _trace(event: str, run_id: int, product) -> None:
     if TRACE:
-        line = {"pid": os.getpid(), "run": run_id, "product": product.value, "event": event, "t": time.time()}
+        line = {
+            "pid": os.getpid(),
+            "run": run_id,
+            "product": product.value,
+            "event": event,
+            "t": time.time(),
+            "nice": os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),  # Linux: the thread's own
+        }
         with open(TRACE, "a") as sink:
             sink.write(json.dumps(line) + "\n")
 
