@@ -60,7 +60,12 @@ def run_match(run_id: int) -> None:
 
 @shared_task(name="matching.solve_product", **RETRY, **IDEMPOTENT)
 def solve_product(run_id: int, product: str, give_way: bool = False) -> bool:
-    """Solve and write one product; with `give_way`, at a lower CPU priority than the run's largest."""
+    """Solve and write one product; with `give_way`, at a lower CPU priority than the run's largest.
+
+    Giving way, the solve runs in a thread of its own (`at_lower_cpu_priority`) and this one waits. A soft
+    time limit then ends the wait, not the solve: failing the run below waits for the solve's transaction
+    (it holds the run's row) to commit, or for the hard limit to end the process and roll it back.
+    """
 
     def solve() -> bool:
         with task_session() as session:
