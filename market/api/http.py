@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, g, json, request
 from flask_openapi3.models import Header
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 from werkzeug.exceptions import BadRequest
@@ -73,10 +74,15 @@ def allow(*roles: Role) -> Callable:
     return mark
 
 
-def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
-    """Commit the request's transaction, then answer with `payload` as JSON."""
-    body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+def respond(payload: dict[str, Any] | BaseModel | bytes, status: int = 200) -> Response:
+    """Commit the request's transaction, then answer with `payload` as JSON (bytes: JSON already
+    written, as `serialize.orders_batch_json` writes a batch's answer)."""
     pending = g.pop("idempotency", None)
+    if isinstance(payload, bytes):
+        text, body = payload, (from_json(payload) if pending is not None else None)
+    else:
+        body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+        text = json.dumps(body)
     try:
         if pending is not None:
             # A request racing this one with the same key has inserted it first: the unique
@@ -91,7 +97,7 @@ def respond(payload: dict[str, Any] | BaseModel, status: int = 200) -> Response:
                 [(idempotency.KEY_HEADER, "in use")],
             ) from None
         raise
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(text, status=status, mimetype="application/json")
 
 
 class IdempotencyHeader(BaseModel):

@@ -6,8 +6,11 @@ receives an offer's minimum price, a cooperative never an order's maximum.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
+
+from pydantic import BaseModel
 
 from market.models import (
     Account,
@@ -22,11 +25,12 @@ from market.models import (
 )
 from market.models.account import AccountPublic
 from market.models.agreement import AgreementPublic
+from market.models.bulk import OfferBatchPublic, OrderBatchPublic
 from market.models.common import Role, as_utc
 from market.models.contract import ContractPublic, DeliveryPublic
 from market.models.match_run import MatchRunPublic
-from market.models.offer import HIDDEN_FROM_BUYERS, OfferPublic, Origin
-from market.models.order import HIDDEN_FROM_COOPERATIVES, Destination, OrderPublic
+from market.models.offer import HIDDEN_FROM_BUYERS, OfferPublic
+from market.models.order import HIDDEN_FROM_COOPERATIVES, OrderPublic
 from market.models.parties import BuyerPublic, CooperativePublic
 from market.services.actors import Actor
 from market.services.agreements import progress
@@ -56,62 +60,96 @@ def account_out(account: Account, **extra: Any) -> dict[str, Any]:
     return AccountPublic(**data).model_dump(mode="json") | extra
 
 
-def offer_out(offer: SupplyOffer, cooperative: Cooperative, viewer: Actor) -> dict[str, Any]:
-    public = OfferPublic(
-        id=offer.id,
-        cooperative_id=offer.cooperative_id,
-        reference=offer.reference,
-        product=offer.product,
-        variety=offer.variety,
-        grade=offer.grade,
-        brand=offer.brand,
-        tonnes=kg_to_tonnes(offer.quantity_kg),
-        tonnes_contracted=kg_to_tonnes(offer.contracted_kg),
-        tonnes_withdrawn=kg_to_tonnes(offer.withdrawn_kg),
-        tonnes_remaining=kg_to_tonnes(offer.remaining_kg),
-        min_price_per_tonne=fen_to_yuan(offer.min_price_fen),
-        available_from=offer.available_from,
-        available_until=offer.available_until,
-        origin=Origin(
-            township=cooperative.township,
-            township_zh=cooperative.township_zh,
-            county=cooperative.county,
-            latitude=cooperative.latitude,
-            longitude=cooperative.longitude,
-        ),
-        status=offer.status,
+def _offer_fields(offer: SupplyOffer, cooperative: Cooperative) -> dict[str, Any]:
+    """An offer's OfferPublic fields, as plain values."""
+    return {
+        "id": offer.id,
+        "cooperative_id": offer.cooperative_id,
+        "reference": offer.reference,
+        "product": offer.product,
+        "variety": offer.variety,
+        "grade": offer.grade,
+        "brand": offer.brand,
+        "tonnes": kg_to_tonnes(offer.quantity_kg),
+        "tonnes_contracted": kg_to_tonnes(offer.contracted_kg),
+        "tonnes_withdrawn": kg_to_tonnes(offer.withdrawn_kg),
+        "tonnes_remaining": kg_to_tonnes(offer.remaining_kg),
+        "min_price_per_tonne": fen_to_yuan(offer.min_price_fen),
+        "available_from": offer.available_from,
+        "available_until": offer.available_until,
+        "origin": {
+            "township": cooperative.township,
+            "township_zh": cooperative.township_zh,
+            "county": cooperative.county,
+            "latitude": cooperative.latitude,
+            "longitude": cooperative.longitude,
+        },
+        "status": offer.status,
         **_times(offer),
-    )
-    hidden = HIDDEN_FROM_BUYERS if viewer.role == Role.buyer else frozenset()
-    return public.model_dump(mode="json", exclude=set(hidden))
+    }
+
+
+def _hidden_of_offers(viewer: Actor) -> frozenset[str]:
+    return HIDDEN_FROM_BUYERS if viewer.role == Role.buyer else frozenset()
+
+
+def offer_out(offer: SupplyOffer, cooperative: Cooperative, viewer: Actor) -> dict[str, Any]:
+    public = OfferPublic(**_offer_fields(offer, cooperative))
+    return public.model_dump(mode="json", exclude=set(_hidden_of_offers(viewer)))
+
+
+def offers_batch_json(offers: Sequence[SupplyOffer], cooperative: Cooperative, viewer: Actor) -> bytes:
+    """A batch's created offers, one cooperative's, as the JSON of OfferBatchPublic."""
+    data = [_offer_fields(offer, cooperative) for offer in offers]
+    return _batch_json(OfferBatchPublic, data, _hidden_of_offers(viewer))
+
+
+def _order_fields(order: DemandOrder) -> dict[str, Any]:
+    """An order's OrderPublic fields, as plain values."""
+    return {
+        "id": order.id,
+        "buyer_id": order.buyer_id,
+        "agreement_id": order.agreement_id,
+        "reference": order.reference,
+        "product": order.product,
+        "min_grade": order.min_grade,
+        "tonnes": kg_to_tonnes(order.quantity_kg),
+        "tonnes_contracted": kg_to_tonnes(order.contracted_kg),
+        "tonnes_cancelled": kg_to_tonnes(order.cancelled_kg),
+        "tonnes_remaining": kg_to_tonnes(order.remaining_kg),
+        "max_price_per_tonne": fen_to_yuan(order.max_price_fen),
+        "deliver_from": order.deliver_from,
+        "deliver_until": order.deliver_until,
+        "destination": {
+            "name": order.destination,
+            "name_zh": order.destination_zh,
+            "latitude": order.destination_latitude,
+            "longitude": order.destination_longitude,
+        },
+        "status": order.status,
+        **_times(order),
+    }
+
+
+def _hidden_of_orders(viewer: Actor) -> frozenset[str]:
+    return HIDDEN_FROM_COOPERATIVES if viewer.role == Role.cooperative else frozenset()
 
 
 def order_out(order: DemandOrder, viewer: Actor) -> dict[str, Any]:
-    public = OrderPublic(
-        id=order.id,
-        buyer_id=order.buyer_id,
-        agreement_id=order.agreement_id,
-        reference=order.reference,
-        product=order.product,
-        min_grade=order.min_grade,
-        tonnes=kg_to_tonnes(order.quantity_kg),
-        tonnes_contracted=kg_to_tonnes(order.contracted_kg),
-        tonnes_cancelled=kg_to_tonnes(order.cancelled_kg),
-        tonnes_remaining=kg_to_tonnes(order.remaining_kg),
-        max_price_per_tonne=fen_to_yuan(order.max_price_fen),
-        deliver_from=order.deliver_from,
-        deliver_until=order.deliver_until,
-        destination=Destination(
-            name=order.destination,
-            name_zh=order.destination_zh,
-            latitude=order.destination_latitude,
-            longitude=order.destination_longitude,
-        ),
-        status=order.status,
-        **_times(order),
-    )
-    hidden = HIDDEN_FROM_COOPERATIVES if viewer.role == Role.cooperative else frozenset()
-    return public.model_dump(mode="json", exclude=set(hidden))
+    public = OrderPublic(**_order_fields(order))
+    return public.model_dump(mode="json", exclude=set(_hidden_of_orders(viewer)))
+
+
+def orders_batch_json(orders: Sequence[DemandOrder], viewer: Actor) -> bytes:
+    """A batch's created orders as the JSON of OrderBatchPublic."""
+    return _batch_json(OrderBatchPublic, [_order_fields(order) for order in orders], _hidden_of_orders(viewer))
+
+
+def _batch_json(model: type[BaseModel], data: list[dict[str, Any]], hidden: frozenset[str]) -> bytes:
+    """A batch answer validated and written by pydantic in one pass, not a document per item then
+    the encoder: for a thousand items, about half the time."""
+    batch = model.model_validate({"data": data, "count": len(data)})
+    return batch.__pydantic_serializer__.to_json(batch, exclude={"data": {"__all__": set(hidden)}} if hidden else None)
 
 
 def agreement_out(agreement: PurchaseAgreement, today: date) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond
-from market.api.serialize import offer_out
+from market.api.serialize import offer_out, offers_batch_json
 from market.models.bulk import OfferBatchCreate, OfferBatchPublic
 from market.models.common import OfferStatus, Page, Product, Role
 from market.models.offer import OfferCreate, OfferPublic
@@ -46,8 +46,7 @@ def create_offers_batch(body: OfferBatchCreate):
     """
     actor = current_actor()
     created, cooperative = bulk.create_offers(db(), actor=actor, items=body.items)
-    data = [offer_out(offer, cooperative, actor) for offer in created]
-    return respond({"data": data, "count": len(data)}, 201)
+    return respond(offers_batch_json(created, cooperative, actor), 201)
 
 
 @offers_api.get("", responses={200: Page[OfferPublic]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from market.api.blueprints import IdPath, v1_blueprint
 from market.api.http import PageQuery, allow, current_actor, db, idempotent, page_of, respond
-from market.api.serialize import order_out
+from market.api.serialize import order_out, orders_batch_json
 from market.models.bulk import OrderBatchCreate, OrderBatchPublic
 from market.models.common import OrderStatus, Page, Product, Role
 from market.models.order import OrderCreate, OrderPublic
@@ -45,8 +45,7 @@ def create_orders_batch(body: OrderBatchCreate):
     created orders in the items' order. Send an Idempotency-Key header to make retries safe.
     """
     actor = current_actor()
-    data = [order_out(order, actor) for order in bulk.create_orders(db(), actor=actor, items=body.items)]
-    return respond({"data": data, "count": len(data)}, 201)
+    return respond(orders_batch_json(bulk.create_orders(db(), actor=actor, items=body.items), actor), 201)
 
 
 @orders_api.get("", responses={200: Page[OrderPublic]})
