@@ -6,10 +6,10 @@ from datetime import date
 from enum import StrEnum
 
 from flask import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from market.api.blueprints import v1_blueprint
-from market.api.http import allow, current_actor, db, respond
+from market.api.http import RequestPart, allow, current_actor, db, respond
 from market.exports import Column, Sheet, to_csv, to_xlsx
 from market.models.common import Day, Role
 from market.models.report import FiguresPublic, PovertyPublic, PovertyRow, SummaryPublic, SummaryRow
@@ -33,7 +33,7 @@ class Format(StrEnum):
     xlsx = "xlsx"
 
 
-class PeriodQuery(BaseModel):
+class PeriodQuery(RequestPart):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     date_from: Day | None = Field(default=None, alias="from", description="First day counted (inclusive).")
